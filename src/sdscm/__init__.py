@@ -1,0 +1,38 @@
+"""sdscm: sequence-driven structural causal models (a language model plus a DAG as an SCM).
+
+Quick start::
+
+    import sdscm
+    m = sdscm.load("examples/breast_cancer.yaml", variant=0)
+    units = m.sample(100, seed=1)
+    treated = m.counterfactual(units, do={"PD-L1 level": "high"})
+"""
+
+from sdscm.engine.interventions import Soft
+from sdscm.errors import BackendError, QueryError, SDSCMError, SpecError
+from sdscm.model import SDSCM, load
+from sdscm.queries import (
+    counterfactual_samples,
+    exact_distribution,
+    interventional_samples,
+    observational_samples,
+)
+from sdscm.results.io import read_frame, write_frame
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "SDSCM",
+    "BackendError",
+    "QueryError",
+    "SDSCMError",
+    "Soft",
+    "SpecError",
+    "counterfactual_samples",
+    "exact_distribution",
+    "interventional_samples",
+    "load",
+    "observational_samples",
+    "read_frame",
+    "write_frame",
+]

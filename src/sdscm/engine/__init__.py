@@ -1,0 +1,1 @@
+"""The query engine: variable-major evaluation of worlds across all units at once."""

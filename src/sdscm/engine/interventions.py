@@ -1,0 +1,126 @@
+"""Interventions: hard `do(X=v)` and soft (a replacement distribution), parsed and checked."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from sdscm.errors import QueryError
+
+
+@dataclass(frozen=True)
+class Soft:
+    """A soft intervention: the variable's mechanism is replaced by this distribution.
+
+    `Soft.uniform()` gives every value equal probability; `Soft({"a": 0.2, "b": 0.8})` or
+    `Soft([0.2, 0.8])` gives explicit probabilities (labels not listed get 0).
+    """
+
+    probabilities: Mapping[str, float] | Sequence[float] | None = None
+
+    @classmethod
+    def uniform(cls) -> "Soft":
+        return cls(None)
+
+    def describe(self) -> str:
+        if self.probabilities is None:
+            return "uniform"
+        if isinstance(self.probabilities, Mapping):
+            return "{" + ", ".join(f"{k}: {v:g}" for k, v in self.probabilities.items()) + "}"
+        return "[" + ", ".join(f"{v:g}" for v in self.probabilities) + "]"
+
+
+@dataclass(frozen=True)
+class Intervention:
+    """A parsed intervention on one variable: `index` for hard, `log_probs` for soft."""
+
+    variable: str
+    index: int | None = None
+    log_probs: np.ndarray | None = None
+    label: str = ""
+
+    @property
+    def is_hard(self) -> bool:
+        return self.index is not None
+
+
+def _resolve_value(variable: str, values: Sequence[str], value: Any) -> int:
+    if isinstance(value, (bool, np.bool_)):
+        raise QueryError(f"intervention on '{variable}': {value!r} is not a value; use one of {list(values)}")
+    if isinstance(value, str):
+        if value in values:
+            return values.index(value)
+        raise QueryError(
+            f"intervention on '{variable}': unknown value {value!r}; use one of {list(values)}"
+            " (or a 0-based index)"
+        )
+    if isinstance(value, (int, np.integer)):
+        if 0 <= int(value) < len(values):
+            return int(value)
+        raise QueryError(
+            f"intervention on '{variable}': index {value} is out of range 0..{len(values) - 1}"
+        )
+    raise QueryError(
+        f"intervention on '{variable}': {value!r} is neither a value label, an index nor sdscm.Soft(...)"
+    )
+
+
+def _soft_log_probs(variable: str, values: Sequence[str], soft: Soft) -> np.ndarray:
+    k = len(values)
+    if soft.probabilities is None:
+        probs = np.full(k, 1.0 / k)
+    elif isinstance(soft.probabilities, Mapping):
+        probs = np.zeros(k)
+        for label, p in soft.probabilities.items():
+            probs[_resolve_value(variable, values, label)] = float(p)
+    else:
+        probs = np.asarray(list(soft.probabilities), dtype=float)
+        if probs.shape != (k,):
+            raise QueryError(
+                f"soft intervention on '{variable}': {len(probs)} probabilities given for {k} values"
+            )
+    if np.any(probs < 0) or not np.isclose(probs.sum(), 1.0, atol=1e-6):
+        raise QueryError(
+            f"soft intervention on '{variable}': probabilities must be >= 0 and sum to 1 (got sum {probs.sum():g})"
+        )
+    with np.errstate(divide="ignore"):
+        return np.log(probs)
+
+
+def parse_interventions(
+    domains: Mapping[str, Sequence[str]], interventions: Mapping[str, Any]
+) -> dict[str, Intervention]:
+    """Check and parse `{variable: value | index | Soft | {label: p} }` against the model's domains."""
+    parsed: dict[str, Intervention] = {}
+    problems: list[str] = []
+    for variable, value in interventions.items():
+        if variable not in domains:
+            import difflib
+
+            close = difflib.get_close_matches(str(variable), list(domains), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else f"; known variables: {list(domains)}"
+            problems.append(f"intervention on unknown variable '{variable}'{hint}")
+            continue
+        values = list(domains[variable])
+        try:
+            if isinstance(value, Mapping):
+                value = Soft(dict(value))
+            if isinstance(value, Soft):
+                parsed[variable] = Intervention(
+                    variable, log_probs=_soft_log_probs(variable, values, value), label=f"~{value.describe()}"
+                )
+            else:
+                idx = _resolve_value(variable, values, value)
+                parsed[variable] = Intervention(variable, index=idx, label=f"={values[idx]}")
+        except QueryError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise QueryError("\n".join(problems))
+    return parsed
+
+
+def describe_interventions(interventions: Mapping[str, Intervention]) -> str:
+    """`do(A=x, B~uniform)`: the suffix naming a world in result columns."""
+    return "do(" + ", ".join(f"{name}{iv.label}" for name, iv in interventions.items()) + ")"

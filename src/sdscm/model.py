@@ -1,0 +1,292 @@
+"""`SDSCM`: a model file, a variant (one phrasing per variable), a backend, and the queries."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+
+from sdscm.backends.base import ScoringBackend
+from sdscm.engine.compiled import CompiledVariable, choose_phrasings, compile_spec
+from sdscm.engine.exact import DEFAULT_MAX_STATES, enumerate_joint, exact_table
+from sdscm.engine.interventions import Intervention, describe_interventions, parse_interventions
+from sdscm.engine.mechanisms import MechanismStore, mechanism_log_probs
+from sdscm.engine.noise_sources import AbductedNoise, FreshNoise, NoiseSource, SeededNoise
+from sdscm.engine.worlds import World, evaluate_world
+from sdscm.errors import QueryError
+from sdscm.graph.dag import build_graph, descendants_of
+from sdscm.results.frames import values_from_frame, world_columns, world_frame
+from sdscm.semantics.noise import abduct_gumbel, uniforms
+from sdscm.spec.schema import ModelFile
+
+NOISE_MODES = ("shared", "fresh")
+
+
+def _default_backend_factory(spec: ModelFile) -> Callable[[], ScoringBackend]:
+    def make() -> ScoringBackend:
+        from sdscm.backends.transformers_backend import TransformersBackend
+
+        return TransformersBackend.from_section(spec.model)
+
+    return make
+
+
+class SDSCM:
+    """A sequence-driven SCM: DAG + one phrasing per variable + mechanisms from a language model.
+
+    Create with :func:`sdscm.load`. Query with :meth:`sample`, :meth:`do`, :meth:`counterfactual`,
+    :meth:`distribution` and :meth:`exact`. Objects returned by :meth:`do` share the backend and the
+    memo of scores with their parent, so repeated queries never re-score a context.
+    """
+
+    def __init__(
+        self,
+        spec: ModelFile,
+        variant: int | None = None,
+        backend: ScoringBackend | None = None,
+        *,
+        source: str | None = None,
+        _store: MechanismStore | None = None,
+        _interventions: Mapping[str, Intervention] | None = None,
+        _phrasings: Mapping[str, str] | None = None,
+    ):
+        self.spec = spec
+        self.variant = variant
+        self.source = source
+        self.phrasings: dict[str, str] = dict(_phrasings or choose_phrasings(spec, variant))
+        self.variables: list[CompiledVariable] = compile_spec(spec, self.phrasings)
+        self.graph: nx.DiGraph = build_graph(spec)
+        if _store is None:
+            factory = (lambda: backend) if backend is not None else _default_backend_factory(spec)
+            _store = MechanismStore(
+                backend_factory=factory,
+                length_normalize=spec.model.length_normalize,
+                score_suffix=spec.model.score_suffix,
+            )
+        self.store = _store
+        self.interventions: dict[str, Intervention] = dict(_interventions or {})
+
+    # ----------------------------------------------------------------- structure
+    @property
+    def names(self) -> list[str]:
+        """Variable names in topological order."""
+        return [v.name for v in self.variables]
+
+    @property
+    def domains(self) -> dict[str, tuple[str, ...]]:
+        return {v.name: v.values for v in self.variables}
+
+    def variable(self, name: str) -> CompiledVariable:
+        for var in self.variables:
+            if var.name == name:
+                return var
+        raise QueryError(f"unknown variable '{name}'; known variables: {self.names}")
+
+    def __repr__(self) -> str:
+        do = f", {describe_interventions(self.interventions)}" if self.interventions else ""
+        return f"SDSCM({self.spec.name!r}, {len(self.variables)} variables, variant={self.variant}{do})"
+
+    # ----------------------------------------------------------------- derived models
+    def _derive(self, interventions: Mapping[str, Intervention] | None = None,
+                phrasings: Mapping[str, str] | None = None) -> "SDSCM":
+        return SDSCM(
+            self.spec, self.variant, source=self.source, _store=self.store,
+            _interventions=self.interventions if interventions is None else interventions,
+            _phrasings=self.phrasings if phrasings is None else phrasings,
+        )
+
+    def do(self, interventions: Mapping[str, Any]) -> "SDSCM":
+        """The model under interventions: `{"X": "label" | index}` (hard) or `{"X": Soft(...)}` (soft)."""
+        parsed = parse_interventions(self.domains, interventions)
+        return self._derive({**self.interventions, **parsed})
+
+    def with_phrasings(self, phrasings: Mapping[str, str]) -> "SDSCM":
+        """The same model with some variables' phrasings replaced (e.g. a placebo rewording)."""
+        unknown = [k for k in phrasings if k not in self.phrasings]
+        if unknown:
+            raise QueryError(f"unknown variable(s) {unknown}; known variables: {self.names}")
+        return self._derive(phrasings={**self.phrasings, **phrasings})
+
+    # ----------------------------------------------------------------- queries
+    def simulate(self, unit_ids: np.ndarray, seeds: np.ndarray, progress: bool = False) -> World:
+        """Evaluate this model's world for the given units (arrays; the engine-level query)."""
+        with _progress(progress, len(self.variables), "variables") as tick:
+            return evaluate_world(
+                self.store, self.variables, unit_ids, SeededNoise(np.asarray(seeds, dtype=np.int64)),
+                self.phrasings, self.interventions, on_variable=tick,
+            )
+
+    def sample(self, n: int, seed: int = 0, *, unit_ids: np.ndarray | None = None,
+               scores: bool = False, progress: bool = False) -> pd.DataFrame:
+        """Draw `n` units (observational, or interventional after :meth:`do`).
+
+        Unit i gets id `unit_ids[i]` (default 0..n-1); its noise is keyed by (seed, id, variable),
+        so the same (seed, id) gives the same unit whatever n, batch or order.
+        """
+        if unit_ids is None:
+            if n < 0:
+                raise QueryError(f"n must be >= 0, got {n}")
+            unit_ids = np.arange(n, dtype=np.int64)
+        unit_ids = np.asarray(unit_ids, dtype=np.int64)
+        seeds = np.full(len(unit_ids), int(seed), dtype=np.int64)
+        world = self.simulate(unit_ids, seeds, progress)
+        frame = world_frame(self.variables, world, seeds, scores=scores)
+        frame.attrs["sdscm"] = json.dumps(self._provenance(seed=int(seed)))
+        return frame
+
+    def counterfactual(self, units: pd.DataFrame, do: Mapping[str, Any], noise: str = "shared",
+                       *, seed: int | None = None, scores: bool = False,
+                       progress: bool = False) -> pd.DataFrame:
+        """Counterfactual worlds of given factual units under the intervention `do`.
+
+        Non-descendants of the intervened variables keep their factual values; descendants are
+        recomputed. `noise="shared"` reuses each unit's noise (recorded for units this library
+        generated, i.e. with `unit_id` and `seed` columns; otherwise abducted from the observed
+        values); `noise="fresh"` redraws descendants' noise (the paper's procedure). `seed` seeds
+        the fresh draws and the abduction (default: the units' own seeds, or 0).
+        Returns the units' columns plus the counterfactual world's columns suffixed `|do(...)`.
+        """
+        world = self.counterfactual_world(units, do, noise, seed=seed, progress=progress)
+        parsed = {**self.interventions, **parse_interventions(self.domains, do)}
+        suffix = "|" + describe_interventions(parsed)
+        cols = world_columns(self.variables, world, suffix, scores)
+        out = units.reset_index(drop=True).copy()
+        for name, col in cols.items():
+            out[name] = col
+        return out
+
+    def counterfactual_world(self, units: pd.DataFrame, do: Mapping[str, Any], noise: str = "shared",
+                             *, seed: int | None = None, progress: bool = False) -> World:
+        """The engine-level counterfactual query: the counterfactual :class:`World` of `units`."""
+        if noise not in NOISE_MODES:
+            raise QueryError(f"noise must be one of {NOISE_MODES}, got {noise!r}")
+        if not isinstance(units, pd.DataFrame):
+            raise QueryError("units must be a pandas DataFrame with one column per variable")
+        parsed = parse_interventions(self.domains, do)
+        if not parsed:
+            raise QueryError("a counterfactual needs at least one intervention in `do`")
+        interventions = {**self.interventions, **parsed}
+        factual = values_from_frame(self.variables, units)
+        n = len(units)
+        recorded = "unit_id" in units.columns and "seed" in units.columns
+        unit_ids = (np.asarray(units["unit_id"], dtype=np.int64) if "unit_id" in units.columns
+                    else np.arange(n, dtype=np.int64))
+        if recorded:
+            seeds = np.asarray(units["seed"], dtype=np.int64)
+        else:
+            seeds = np.full(n, 0 if seed is None else int(seed), dtype=np.int64)
+        changed = descendants_of(self.graph, parsed)
+        held = {v.name: factual[:, v.index] for v in self.variables
+                if v.name not in changed and v.name not in parsed}
+        base: NoiseSource
+        if recorded:
+            base = SeededNoise(seeds)
+        elif noise == "shared":
+            base = self._abduct(factual, unit_ids, seeds)
+        else:
+            base = SeededNoise(seeds)  # every recomputed variable gets fresh noise below
+        if noise == "fresh":
+            fresh_seeds = seeds if seed is None else np.full(n, int(seed), dtype=np.int64)
+            base = FreshNoise(base, fresh_seeds, frozenset(changed))
+        with _progress(progress, len(self.variables), "variables") as tick:
+            return evaluate_world(self.store, self.variables, unit_ids, base, self.phrasings,
+                                  interventions, held=held, on_variable=tick)
+
+    def _abduct(self, factual: np.ndarray, unit_ids: np.ndarray, seeds: np.ndarray) -> AbductedNoise:
+        """Posterior Gumbel noise of every variable given the observed values (top-down)."""
+        held = {v.name: factual[:, v.index] for v in self.variables}
+        world = evaluate_world(self.store, self.variables, unit_ids, None, self.phrasings,
+                               self.interventions, held=held)
+        noise = AbductedNoise()
+        for var in self.variables:
+            lp = world.log_probs[var.index]
+            observed = factual[:, var.index]
+            rows = np.arange(len(observed))
+            if np.any(~np.isfinite(lp[rows, observed])):
+                bad = int(np.flatnonzero(~np.isfinite(lp[rows, observed]))[0])
+                raise QueryError(
+                    f"unit {int(unit_ids[bad])}: value '{var.values[observed[bad]]}' of '{var.name}' has "
+                    "probability zero in this model, so no noise can explain it"
+                )
+            u_max = np.empty(len(observed))
+            u_rest = np.empty((len(observed), var.size))
+            for s in np.unique(seeds):
+                r = seeds == s
+                u_max[r] = uniforms(int(s), unit_ids[r], var.name, 1, "abduct-max")[:, 0]
+                u_rest[r] = uniforms(int(s), unit_ids[r], var.name, var.size, "abduct-rest")
+            noise.noise[var.name] = abduct_gumbel(lp, observed, u_max, u_rest)
+        return noise
+
+    def distribution(self, variable: str, parents: Mapping[str, Any] | None = None) -> pd.Series:
+        """The mechanism P(variable | parents) in this model (after interventions), indexed by value."""
+        var = self.variable(variable)
+        parents = dict(parents or {})
+        extra = [p for p in parents if p not in var.parents]
+        missing = [p for p in var.parents if p not in parents]
+        if extra or missing:
+            raise QueryError(
+                f"distribution('{variable}') needs exactly its parents {list(var.parents)}; "
+                + (f"missing {missing}" if missing else "") + ("; " if extra and missing else "")
+                + (f"not parents: {extra}" if extra else "")
+            )
+        iv = self.interventions.get(variable)
+        if iv is not None and iv.is_hard:
+            probs = np.zeros(var.size)
+            probs[iv.index] = 1.0
+        elif iv is not None:
+            probs = np.exp(iv.log_probs)
+        else:
+            row = [parse_interventions({p: self.variable(p).values}, {p: parents[p]})[p].index
+                   for p in var.parents]
+            lp, _ = mechanism_log_probs(self.store, self.variables, var,
+                                        np.asarray([row], dtype=np.int64).reshape(1, -1), self.phrasings)
+            probs = np.exp(lp[0])
+        return pd.Series(probs, index=pd.Index(var.values, name=variable), name="probability")
+
+    def exact(self, variables: list[str] | str | None = None,
+              max_states: int = DEFAULT_MAX_STATES) -> pd.DataFrame:
+        """Exact joint (or marginal) distribution over `variables` by enumeration; small models only."""
+        if isinstance(variables, str):
+            variables = [variables]
+        states, probs = enumerate_joint(self.store, self.variables, self.phrasings,
+                                        self.interventions, max_states)
+        return exact_table(self.variables, states, probs, variables)
+
+    def _provenance(self, **extra: Any) -> dict[str, Any]:
+        return {
+            "model": self.spec.name, "source": self.source, "variant": self.variant,
+            "interventions": {k: iv.label for k, iv in self.interventions.items()},
+            **extra,
+        }
+
+
+class _progress:
+    """A rich progress bar over variables when asked for; a no-op tick otherwise."""
+
+    def __init__(self, enabled: bool, total: int, what: str):
+        self.enabled, self.total, self.what = enabled, total, what
+        self._bar = None
+
+    def __enter__(self) -> Callable[[Any], None]:
+        if not self.enabled:
+            return lambda _: None
+        from tqdm.auto import tqdm
+
+        self._bar = tqdm(total=self.total, unit=self.what.rstrip("s"), desc=self.what, leave=False)
+        return lambda var: (self._bar.set_postfix_str(var.name), self._bar.update(1))
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def load(path: str | Path, variant: int | None = None, backend: ScoringBackend | None = None) -> SDSCM:
+    """Load a model file (our YAML/JSON, or the reference implementation's JSON config)."""
+    from sdscm.spec import load_spec
+
+    spec = load_spec(path)
+    return SDSCM(spec, variant=variant, backend=backend, source=str(path))

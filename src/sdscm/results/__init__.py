@@ -1,0 +1,1 @@
+"""Query results: DataFrame layout and atomic writers."""

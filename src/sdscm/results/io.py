@@ -1,0 +1,74 @@
+"""Atomic file writing: outputs appear whole or not at all."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import pandas as pd
+
+from sdscm.errors import SDSCMError
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; on success it replaces `path` in one rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """Write a text file atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def write_frame(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write a DataFrame as Parquet (.parquet/.pq) or CSV (.csv), atomically."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    with atomic_path(path) as tmp:
+        if suffix in (".parquet", ".pq"):
+            frame.to_parquet(tmp, index=False)
+        elif suffix == ".csv":
+            frame.to_csv(tmp, index=False)
+        else:
+            raise SDSCMError(
+                f"{path}: unknown output format {suffix!r}; use a .parquet or .csv file name"
+            )
+    return path
+
+
+def read_frame(path: str | Path) -> pd.DataFrame:
+    """Read a DataFrame written by :func:`write_frame` (Parquet or CSV)."""
+    path = Path(path)
+    if not path.exists():
+        raise SDSCMError(f"{path}: no such file; give the path of a .parquet or .csv file of units")
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        return pd.read_parquet(path)
+    if suffix == ".csv":
+        return pd.read_csv(path, keep_default_na=False, dtype=str).pipe(_restore_numeric)
+    raise SDSCMError(f"{path}: unknown format {suffix!r}; give a .parquet or .csv file")
+
+
+def _restore_numeric(frame: pd.DataFrame) -> pd.DataFrame:
+    """CSV cells are read as text (value labels like '25' stay labels); probabilities and ids become numbers."""
+    for col in frame.columns:
+        if col in ("unit_id", "seed") or col.startswith("P(") or col.startswith("score("):
+            frame[col] = pd.to_numeric(frame[col])
+    return frame
+
