@@ -1,0 +1,41 @@
+"""The model file: schema, loading, validation, and the reference-format import/export."""
+
+from sdscm.errors import SpecError
+from sdscm.spec.load import (
+    dump_spec,
+    load_spec,
+    parse_spec,
+    spec_to_dict,
+    spec_to_yaml,
+    validate_file,
+)
+from sdscm.spec.reference import from_reference, is_reference_config, to_reference
+from sdscm.spec.schema import (
+    SLOT,
+    BenchmarkSection,
+    CategoricalRow,
+    ModelFile,
+    ModelSection,
+    VariableSpec,
+)
+from sdscm.spec.validate import validate_spec
+
+__all__ = [
+    "SLOT",
+    "BenchmarkSection",
+    "CategoricalRow",
+    "ModelFile",
+    "ModelSection",
+    "SpecError",
+    "VariableSpec",
+    "dump_spec",
+    "from_reference",
+    "is_reference_config",
+    "load_spec",
+    "parse_spec",
+    "spec_to_dict",
+    "spec_to_yaml",
+    "to_reference",
+    "validate_file",
+    "validate_spec",
+]

@@ -1,0 +1,458 @@
+"""Reading and writing model files (YAML or JSON), with every problem reported at once.
+
+`load_spec` reads a file, `parse_spec` a dict already in memory; both accept the reference
+implementation's JSON config format too (see :mod:`sdscm.spec.reference`). Before pydantic
+sees the data it is normalised: `phrasing: "..."` becomes `phrasings: ["..."]` and numbers
+and booleans written where text is expected (values, names, parent values) become text.
+
+YAML is read with YAML 1.2-like scalars so that values keep their spelling: `yes`, `no`,
+`on`, `off`, `3:30`, `007` and dates stay strings; only `true`/`false` are booleans.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sdscm.errors import SpecError
+from sdscm.spec.reference import from_reference, is_reference_config
+from sdscm.spec.schema import ModelFile
+from sdscm.spec.validate import Report, build_spec, variable_labels
+
+PathLike = str | os.PathLike[str]
+
+# --------------------------------------------------------------------------- YAML reading
+
+
+class YamlNumber(str):
+    """A number in a YAML file, kept as its source text (pydantic parses it where a number is due)."""
+
+
+_BOOL = "tag:yaml.org,2002:bool"
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader with YAML 1.2-like scalars that also records duplicate keys."""
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self.duplicates: list[tuple[int, str]] = []
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[str] = set()
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode):
+                if key_node.value in seen:
+                    self.duplicates.append((key_node.start_mark.line + 1, key_node.value))
+                seen.add(key_node.value)
+        return super().construct_mapping(node, deep=deep)
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag not in (_BOOL, _INT, _FLOAT, _TIMESTAMP)]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    _BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+_Loader.add_implicit_resolver(_INT, re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$"), list("-+0123456789"))
+_Loader.add_implicit_resolver(
+    _FLOAT,
+    re.compile(
+        r"^[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$"
+        r"|^[-+]?[0-9]+[eE][-+]?[0-9]+$"
+        r"|^[-+]?\.(?:inf|Inf|INF)$|^\.(?:nan|NaN|NAN)$"
+    ),
+    list("-+0123456789."),
+)
+_Loader.add_constructor(_INT, lambda loader, node: YamlNumber(node.value))
+_Loader.add_constructor(_FLOAT, lambda loader, node: YamlNumber(node.value))
+
+
+def _parse_yaml(text: str, source: str) -> tuple[Any, list[str]]:
+    loader = _Loader(text)
+    try:
+        data = loader.get_single_data()
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        what = " ".join(x for x in (error.context, error.problem) if x)
+        raise SpecError(
+            [
+                (
+                    f"{source}{where}: YAML syntax error: {what}; fix the indentation or quoting "
+                    "there (quote texts that contain ': ', start with '{' or '[', or end with ':')."
+                )
+            ],
+            source,
+        ) from None
+    except yaml.YAMLError as error:
+        raise SpecError(
+            [f"{source}: YAML syntax error: {error}; fix the file's syntax."], source
+        ) from None
+    finally:
+        loader.dispose()
+    problems = [
+        f"{source}, line {line}: key {key!r} appears twice in the same mapping; keep one "
+        "(the later one would silently win)."
+        for line, key in loader.duplicates
+    ]
+    return data, problems
+
+
+def _parse_json(text: str, source: str) -> tuple[Any, list[str]]:
+    duplicates: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in items:
+            if key in out:
+                duplicates.append(key)
+            out[key] = value
+        return out
+
+    try:
+        data = json.loads(text, object_pairs_hook=pairs)
+    except json.JSONDecodeError as error:
+        raise SpecError(
+            [
+                (
+                    f"{source}, line {error.lineno}, column {error.colno}: JSON syntax error: "
+                    f"{error.msg}; fix the JSON there (look for a missing comma, quote or bracket)."
+                )
+            ],
+            source,
+        ) from None
+    problems = [
+        f"{source}: key {key!r} appears twice in the same JSON object; keep one "
+        "(the later one would silently win)."
+        for key in duplicates
+    ]
+    return data, problems
+
+
+def read_data(path: PathLike) -> tuple[Any, list[str]]:
+    """The raw content of a model file, and problems found while reading (duplicate keys).
+
+    YAML for .yaml/.yml, JSON for .json; any other name is sniffed (JSON if it starts with '{').
+    Raises SpecError when the file is missing, unreadable, empty or not valid YAML/JSON.
+    """
+    source = str(path)
+    file = Path(path)
+    if not file.exists():
+        raise SpecError(
+            [
+                f"{source}: file not found; check the path (relative paths start from {os.getcwd()})."
+            ],
+            source,
+        )
+    if file.is_dir():
+        raise SpecError([f"{source}: is a folder; pass a .yaml, .yml or .json model file."], source)
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise SpecError(
+            [f"{source}: is not UTF-8 text (bad byte at offset {error.start}); save it as UTF-8."],
+            source,
+        ) from None
+    except OSError as error:
+        raise SpecError(
+            [f"{source}: cannot be read ({error.strerror or error}); check that it is readable."],
+            source,
+        ) from None
+    suffix = file.suffix.lower()
+    is_json = suffix == ".json" or (suffix not in (".yaml", ".yml") and text.lstrip()[:1] == "{")
+    data, problems = (_parse_json if is_json else _parse_yaml)(text, source)
+    if data is None:
+        raise SpecError(
+            problems
+            + [
+                (
+                    f"{source}: is empty; a model file needs a top-level 'variables' list "
+                    "(see docs/model-format.md)."
+                )
+            ],
+            source,
+        )
+    return data, problems
+
+
+# --------------------------------------------------------------------------- normalising
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float, YamlNumber)) and not isinstance(x, bool)
+
+
+def _text(x: Any) -> Any:
+    """Numbers and booleans written where text is expected become text; anything else is kept."""
+    if isinstance(x, bool):
+        return "true" if x else "false"
+    if _is_number(x):
+        return str(x)
+    return x
+
+
+def _plain(x: Any) -> Any:
+    """Deep copy with YamlNumber turned into plain str (pydantic parses numbers from text)."""
+    if isinstance(x, dict):
+        return {_plain(k): _plain(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_plain(v) for v in x]
+    if isinstance(x, YamlNumber):
+        return str(x)
+    return x
+
+
+def _value_label(x: Any, values: Any) -> Any:
+    """A benchmark value: its label, or a 0-based index into `values` when no label matches."""
+    label = _text(x)
+    if not isinstance(values, list) or not isinstance(label, str):
+        return label
+    labels = [_text(v) for v in values]
+    if label in labels or not _is_number(x) or not re.fullmatch(r"[0-9]+", str(x)):
+        return label
+    index = int(str(x))
+    return labels[index] if index < len(labels) else label
+
+
+def normalise(data: Any, source: str = "<data>") -> tuple[Any, list[str]]:
+    """Rewrite the shorthands of a raw model file into the canonical shape pydantic expects.
+
+    Returns the new data (the input is not modified) and problems found on the way.
+    """
+    if not isinstance(data, dict):
+        return data, []
+    report = Report(source, variable_labels(data))
+    data = dict(data)
+    variables = data.get("variables")
+    by_name: dict[str, dict[str, Any]] = {}
+    if isinstance(variables, list):
+        data["variables"] = variables = [
+            _normalise_variable(i, v, report) if isinstance(v, dict) else v
+            for i, v in enumerate(variables)
+        ]
+        for var in variables:
+            if isinstance(var, dict) and isinstance(var.get("name"), str):
+                by_name.setdefault(var["name"], var)
+    bench = data.get("benchmark")
+    if isinstance(bench, dict):
+        bench = dict(bench)
+        for key in ("treatment", "outcome"):
+            if key in bench:
+                bench[key] = _text(bench[key])
+        treatment = by_name.get(bench.get("treatment"), {})  # type: ignore[arg-type]
+        outcome = by_name.get(bench.get("outcome"), {})  # type: ignore[arg-type]
+        for key, var in (
+            ("control", treatment),
+            ("treated", treatment),
+            ("outcome_value", outcome),
+        ):
+            if key in bench:
+                bench[key] = _value_label(bench[key], var.get("values"))
+        data["benchmark"] = bench
+    return _plain(data), report.problems
+
+
+def _normalise_variable(i: int, var: dict[str, Any], report: Report) -> dict[str, Any]:
+    var = dict(var)
+    if "phrasing" in var:
+        phrasing = var.pop("phrasing")
+        if "phrasings" in var:
+            report.var(
+                i,
+                "phrasing",
+                "is given together with 'phrasings'; move it into the 'phrasings' list",
+            )
+        else:
+            var["phrasings"] = phrasing if isinstance(phrasing, list) else [phrasing]
+    if "name" in var:
+        var["name"] = _text(var["name"])
+    for key in ("values", "parents", "phrasings"):
+        if isinstance(var.get(key), list):
+            var[key] = [_text(x) for x in var[key]]
+    if isinstance(var.get("table"), list):
+        var["table"] = [
+            {**row, "parents": {str(_text(k)): _text(v) for k, v in row["parents"].items()}}
+            if isinstance(row, dict) and isinstance(row.get("parents"), dict)
+            else row
+            for row in var["table"]
+        ]
+    return var
+
+
+# --------------------------------------------------------------------------- public loading
+
+
+def parse_spec(data: dict[str, Any], source: str = "<data>") -> ModelFile:
+    """A validated model from a dict (our format or the reference JSON config format).
+
+    Raises SpecError listing every problem found.
+    """
+    if is_reference_config(data):
+        return from_reference(data, source)
+    normal, problems = normalise(data, source)
+    return build_spec(normal, source, problems)
+
+
+def load_spec(path: PathLike) -> ModelFile:
+    """Read and validate a model file (.yaml/.yml/.json, or the reference JSON config).
+
+    Raises SpecError listing every problem found, each naming the file, variable, field and fix.
+    """
+    source = str(path)
+    data, problems = read_data(path)
+    try:
+        if is_reference_config(data):
+            spec = from_reference(data, source)
+        else:
+            normal, more = normalise(data, source)
+            spec = build_spec(normal, source, problems + more)
+    except SpecError as error:
+        extra = [p for p in problems if p not in error.problems]
+        raise SpecError(extra + error.problems, source) from None
+    if problems:
+        raise SpecError(problems, source)
+    return spec
+
+
+def validate_file(path: PathLike) -> list[str]:
+    """Every problem of a model file (empty when it is valid); for `sdscm validate FILE`."""
+    try:
+        load_spec(path)
+    except SpecError as error:
+        return list(error.problems)
+    return []
+
+
+# --------------------------------------------------------------------------- writing
+
+_VARIABLE_KEYS = (
+    "name", "description", "exogenous", "parents", "mechanism",
+    "values", "probabilities", "table", "phrasings",
+)  # fmt: skip
+_FILE_KEYS = ("name", "description", "model", "variables", "benchmark")
+
+
+def spec_to_dict(spec: ModelFile) -> dict[str, Any]:
+    """The model as plain data in a readable key order, leaving out every default."""
+    raw = spec.model_dump(mode="json", exclude_defaults=True)
+    out = {k: raw[k] for k in _FILE_KEYS if k in raw}
+    out.update({k: v for k, v in raw.items() if k not in out})
+    variables = []
+    for var in raw.get("variables", []):
+        ordered = {k: var[k] for k in _VARIABLE_KEYS if k in var}
+        ordered.update({k: v for k, v in var.items() if k not in ordered})
+        variables.append(ordered)
+    out["variables"] = variables
+    return out
+
+
+class _Flow(list):  # type: ignore[type-arg]
+    """A list written on one line."""
+
+
+class _FlowMap(dict):  # type: ignore[type-arg]
+    """A mapping written on one line."""
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block style with indented lists."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        return super().increase_indent(flow, False)
+
+
+_Dumper.add_representer(
+    _Flow, lambda d, x: d.represent_sequence("tag:yaml.org,2002:seq", x, flow_style=True)
+)
+_Dumper.add_representer(
+    _FlowMap, lambda d, x: d.represent_mapping("tag:yaml.org,2002:map", x, flow_style=True)
+)
+
+
+def _flow_if_short(items: list[Any], limit: int = 80) -> list[Any]:
+    return _Flow(items) if len(repr(items)) <= limit else items
+
+
+def _styled_variable(var: dict[str, Any]) -> dict[str, Any]:
+    var = dict(var)
+    for key in ("values", "parents"):
+        if key in var:
+            var[key] = _flow_if_short(var[key])
+    if "probabilities" in var:
+        var["probabilities"] = _Flow(var["probabilities"])
+    if "table" in var:
+        var["table"] = [
+            {"parents": _FlowMap(row["parents"]), "probabilities": _Flow(row["probabilities"])}
+            for row in var["table"]
+        ]
+    return var
+
+
+def _yaml(data: Any) -> str:
+    return yaml.dump(
+        data,
+        Dumper=_Dumper,
+        sort_keys=False,
+        allow_unicode=True,
+        width=10**6,
+        default_flow_style=False,
+    )
+
+
+def spec_to_yaml(spec: ModelFile, header: str | None = None) -> str:
+    """The model as readable YAML: one block per variable, short lists on one line."""
+    data = spec_to_dict(spec)
+    parts = []
+    if header:
+        parts.append("".join(f"# {line}".rstrip() + "\n" for line in header.splitlines()))
+    head = {k: v for k, v in data.items() if k not in ("variables", "benchmark")}
+    if head:
+        parts.append(_yaml(head))
+    blocks = [_yaml([_styled_variable(v)]) for v in data["variables"]]
+    indented = [
+        "".join("  " + line if line.strip() else line for line in b.splitlines(True))
+        for b in blocks
+    ]
+    parts.append("variables:\n" + "\n".join(indented) if indented else "variables: []\n")
+    if "benchmark" in data:
+        parts.append(_yaml({"benchmark": data["benchmark"]}))
+    return "\n".join(parts)
+
+
+def dump_spec(spec: ModelFile, path: PathLike, header: str | None = None) -> Path:
+    """Write the model to `path` atomically: JSON for .json, YAML otherwise (defaults omitted).
+
+    `header` becomes a comment at the top of a YAML file (JSON has no comments: it is dropped).
+    The file is written to a temporary file in the same folder, then moved into place.
+    """
+    target = Path(path)
+    if target.suffix.lower() == ".json":
+        text = json.dumps(spec_to_dict(spec), indent=2, ensure_ascii=False) + "\n"
+    else:
+        text = spec_to_yaml(spec, header)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    mode = target.stat().st_mode & 0o777 if target.exists() else 0o644
+    try:
+        os.chmod(tmp, mode)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return target

@@ -1,0 +1,711 @@
+"""Checks of a model file that need the whole file, and pydantic errors turned into messages.
+
+Every message has the form ``SOURCE: variable 'NAME' (#I), field 'FIELD': PROBLEM; FIX.``
+(or ``SOURCE: field 'FIELD': ...`` for fields outside the variables), and every check runs
+even when others fail, so that one run reports every problem of a file.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import itertools
+import math
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import networkx as nx
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+
+from sdscm.errors import SpecError
+from sdscm.spec.schema import (
+    SLOT,
+    BenchmarkSection,
+    CategoricalRow,
+    ModelFile,
+    ModelSection,
+    VariableSpec,
+)
+
+PROBABILITY_TOLERANCE = 1e-6
+"""How far from 1 a list of probabilities may sum."""
+
+_TOLERANCE_TEXT = f"{PROBABILITY_TOLERANCE:.0e}".replace("e-0", "e-")  # '1e-6'
+
+_MISSING_NAME = "\x00missing-name-{i}"
+"""Stand-in name of a variable whose name is missing or invalid (never shown to users)."""
+
+Broken = set[tuple[int | None, str]]
+"""(variable index or None for top level, field) pairs whose pydantic check already failed."""
+
+
+# --------------------------------------------------------------------------- messages
+
+
+def choices(items: Sequence[str], limit: int = 8) -> str:
+    """A short, quoted listing of allowed names or values for a fix hint."""
+    items = list(dict.fromkeys(items))
+    shown = ", ".join(repr(x) for x in items[:limit])
+    return shown + (f", ... ({len(items)} in all)" if len(items) > limit else "")
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
+    """' did you mean 'x'?' style hint for a misspelt name, or None when nothing is close."""
+    pool = [c for c in candidates if isinstance(c, str) and not c.startswith("\x00")]
+    close = difflib.get_close_matches(str(word), pool, n=3, cutoff=0.6)
+    if not close:
+        return None
+    return "did you mean " + " or ".join(repr(c) for c in close) + "?"
+
+
+def variable_labels(data: Any) -> list[str]:
+    """'variable 'age' (#0)' for each entry of a raw `variables` list (index only if no name)."""
+    raw = data.get("variables") if isinstance(data, dict) else None
+    if not isinstance(raw, list):
+        return []
+    labels = []
+    for i, var in enumerate(raw):
+        name = var.get("name") if isinstance(var, dict) else None
+        if isinstance(name, (str, int, float)) and not isinstance(name, bool) and str(name):
+            labels.append(f"variable {str(name)!r} (#{i})")
+        else:
+            labels.append(f"variable #{i}")
+    return labels
+
+
+class Report:
+    """Collects messages for one source, each naming where the problem is.
+
+    `problems` lists them in file order: earlier problems (`add`), then the top-level
+    sections, then the variables by index, then the benchmark section.
+    """
+
+    def __init__(self, source: str, labels: Sequence[str] = ()):
+        self.source = source
+        self.labels = list(labels)
+        self._items: list[tuple[float, int, str]] = []
+
+    @property
+    def problems(self) -> list[str]:
+        """Every message so far, in file order (stable within one place)."""
+        return [message for _, _, message in sorted(self._items)]
+
+    def add(self, messages: Iterable[str]) -> None:
+        """Messages made elsewhere (while reading or normalising); they come first."""
+        for message in messages:
+            self._items.append((-math.inf, len(self._items), message))
+
+    def label(self, i: int) -> str:
+        """How variable number `i` is named in messages."""
+        return self.labels[i] if i < len(self.labels) else f"variable #{i}"
+
+    def var(self, i: int, field: str | None, text: str) -> None:
+        """A problem of variable `i` (in `field`, if given)."""
+        where = self.label(i) + (f", field {field!r}" if field else "")
+        self._items.append((i, len(self._items), f"{self.source}: {where}: {_end(text)}"))
+
+    def top(self, field: str | None, text: str, late: bool = False) -> None:
+        """A problem outside the variables (the file as a whole, or a section's field).
+
+        Listed before the variables' problems, or after them when `late` (or in `benchmark`).
+        """
+        where = f"field {field!r}: " if field else ""
+        late = late or bool(field and field.startswith("benchmark"))
+        key = math.inf if late else -1.0
+        self._items.append((key, len(self._items), f"{self.source}: {where}{_end(text)}"))
+
+
+def _end(text: str) -> str:
+    text = text.rstrip()
+    return text if text.endswith((".", "?")) else text + "."
+
+
+# --------------------------------------------------------------------------- pydantic errors
+
+
+_EXPECTED = {
+    "string_type": "a text string",
+    "list_type": "a list",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "finite_number": "a finite number",
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "int_from_float": "a whole number",
+    "dict_type": "a mapping of name: value pairs",
+    "model_type": "a mapping of field: value pairs",
+    "model_attributes_type": "a mapping of field: value pairs",
+}
+
+_MISSING_HINTS = {
+    ("variable", "name"): "the variable's name, e.g. name: weather",
+    ("variable", "values"): "the list of its possible values, e.g. values: [sunny, rainy]",
+    ("variable", "phrasings"): "a list of templates with one '{value}' slot, "
+    "e.g. phrasings: ['The weather is {value}.'], or a single 'phrasing'",
+    ("row", "parents"): "the parent values of this row, e.g. parents: {weather: sunny}, "
+    "or parents: {} for the default row",
+    ("row", "probabilities"): "one probability per value of the variable",
+    ("file", "variables"): "the list of variables, in a topological order",
+    ("benchmark", "treatment"): "the name of the treatment variable",
+    ("benchmark", "control"): "the treatment value of the control arm",
+    ("benchmark", "treated"): "the treatment value of the treated arm",
+    ("benchmark", "outcome"): "the name of the outcome variable",
+}
+
+_MODELS: dict[str, type[BaseModel]] = {
+    "file": ModelFile,
+    "variable": VariableSpec,
+    "row": CategoricalRow,
+    "model": ModelSection,
+    "benchmark": BenchmarkSection,
+}
+
+
+def _container(loc: tuple) -> str:
+    """Which model holds the last element of `loc` ('file', 'variable', 'row', ...)."""
+    if len(loc) <= 1:
+        return "file"
+    if loc[0] == "variables":
+        return "row" if len(loc) >= 5 and loc[2] == "table" else "variable"
+    return str(loc[0]) if loc[0] in ("model", "benchmark") else "file"
+
+
+def format_field(loc: Sequence[Any]) -> str:
+    """('table', 0, 'parents') -> 'table[0].parents'."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "empty (null)"
+    return {
+        str: "a string",
+        list: "a list",
+        dict: "a mapping",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+    }.get(type(value), type(value).__name__)
+
+
+def _pydantic_text(err: ErrorDetails) -> str:
+    """The problem-and-fix part of the message for one pydantic error."""
+    kind, loc, value = err["type"], tuple(err["loc"]), err.get("input")
+    ctx = err.get("ctx") or {}
+    field = str(loc[-1]) if loc else ""
+    container = _container(loc)
+    if kind == "missing":
+        hint = _MISSING_HINTS.get((container, field))
+        return "is missing; add it" + (f" ({hint})" if hint else "")
+    if kind == "extra_forbidden":
+        known = list(_MODELS[container].model_fields)
+        if container == "variable":
+            known.append("phrasing")
+        guess = did_you_mean(field, known)
+        if guess:
+            return f"is not a known field; {guess}"
+        return f"is not a known field; remove it (known fields: {choices(known, 12)})"
+    if kind == "literal_error":
+        return f"is {_short(value)}; use one of {ctx.get('expected', 'the allowed values')}"
+    if kind in ("greater_than", "greater_than_equal"):
+        bound = ctx.get("gt", ctx.get("ge"))
+        return f"is {_short(value)}; use a number greater than {bound}"
+    expected = _EXPECTED.get(kind)
+    if expected:
+        if value == {"value": None} and kind == "string_type":
+            return (
+                "is a mapping, probably because a text starting with '{value}' is not quoted; "
+                "put the whole phrasing in quotes, e.g. '{value} is ...'"
+            )
+        if kind == "list_type" and isinstance(value, (str, int, float)):
+            return f"is {_short(value)}, not a list; write it as a list, e.g. [{value}]"
+        return f"is {_short(value)} ({_type_name(value)}), not {expected}; write {expected}"
+    return f"{err.get('msg', 'is invalid')} (got {_short(value)}); correct this value"
+
+
+def pydantic_problems(error: ValidationError, report: Report) -> None:
+    """Add one message per pydantic error to `report`."""
+    for err in error.errors():
+        loc = tuple(err["loc"])
+        text = _pydantic_text(err)
+        if loc and loc[0] == "variables" and len(loc) >= 2 and isinstance(loc[1], int):
+            if len(loc) == 2:
+                report.var(
+                    loc[1],
+                    None,
+                    f"is {_short(err.get('input'))}, not a mapping; write each variable as a "
+                    "mapping with at least 'name', 'values' and 'phrasings'",
+                )
+            else:
+                report.var(loc[1], format_field(loc[2:]), text)
+        elif not loc:
+            report.top(None, f"the top level {text}")
+        else:
+            report.top(format_field(loc), text)
+
+
+def _salvage(
+    data: dict[str, Any], errors: Sequence[ErrorDetails]
+) -> tuple[ModelFile | None, Broken]:
+    """A best-effort model without the fields pydantic rejected, so cross checks can still run.
+
+    Returns the model (None when even that fails) and the (variable, field) pairs removed,
+    which the cross checks skip.
+    """
+    data = copy.deepcopy(data)
+    broken: Broken = set()
+    variables = data.get("variables")
+    if not isinstance(variables, list):
+        return None, broken
+    for err in errors:
+        loc = tuple(err["loc"])
+        if not loc:
+            return None, broken
+        if loc[0] == "variables":
+            if len(loc) < 2 or not isinstance(loc[1], int):
+                return None, broken
+            i = loc[1]
+            if len(loc) == 2:
+                variables[i] = None
+                broken.add((i, "*"))
+            elif isinstance(variables[i], dict):
+                variables[i].pop(loc[2], None)
+                broken.add((i, str(loc[2])))
+        else:
+            data.pop(str(loc[0]), None)
+            broken.add((None, str(loc[0])))
+    for i, var in enumerate(variables):
+        if not isinstance(var, dict):
+            variables[i] = {"name": _MISSING_NAME.format(i=i), "values": [], "phrasings": []}
+            broken.add((i, "*"))
+            continue
+        var.setdefault("name", _MISSING_NAME.format(i=i))
+        var.setdefault("values", [])
+        var.setdefault("phrasings", [])
+    try:
+        return ModelFile.model_validate(data), broken
+    except ValidationError:
+        return None, broken
+
+
+# --------------------------------------------------------------------------- cross checks
+
+
+def validate_spec(spec: ModelFile, source: str = "<data>") -> list[str]:
+    """Every cross-field problem of a (pydantic-valid) model file; empty when it is valid."""
+    report = Report(source, [f"variable {v.name!r} (#{i})" for i, v in enumerate(spec.variables)])
+    _cross_checks(spec, report, set())
+    return report.problems
+
+
+def build_spec(data: Any, source: str = "<data>", problems: Sequence[str] = ()) -> ModelFile:
+    """Pydantic validation plus cross checks of normalised data; raises SpecError with all problems.
+
+    `problems` are messages found earlier (while reading or normalising) to report together.
+    """
+    report = Report(source, variable_labels(data))
+    report.add(problems)
+    if not isinstance(data, dict):
+        report.top(
+            None,
+            f"the top level is {_type_name(data)}, not a mapping; start the file with "
+            "'variables:' followed by the list of variables",
+        )
+        raise SpecError(report.problems, source)
+    try:
+        spec: ModelFile | None = ModelFile.model_validate(data)
+        broken: Broken = set()
+    except ValidationError as error:
+        pydantic_problems(error, report)
+        spec, broken = _salvage(data, error.errors())
+    if spec is not None:
+        _cross_checks(spec, report, broken)
+    if report.problems:
+        raise SpecError(report.problems, source)
+    assert spec is not None
+    return spec
+
+
+def _cross_checks(spec: ModelFile, report: Report, broken: Broken) -> None:
+    """Run every cross-field check, skipping fields that already failed pydantic validation."""
+    if not spec.variables and (None, "variables") not in broken:
+        report.top("variables", "is empty; define at least one variable")
+        return
+    first = _check_names(spec, report, broken)
+    for i, var in enumerate(spec.variables):
+        if (i, "*") in broken:
+            continue
+        _check_values(i, var, report, broken)
+        _check_phrasings(i, var, report, broken)
+        _check_parents(i, var, first, report, broken)
+        _check_mechanism(i, var, spec, first, report, broken)
+    has_cycle = _check_cycles(spec, first, report, broken)
+    if not has_cycle:
+        _check_order(spec, first, report, broken)
+    _check_benchmark(spec, first, report)
+
+
+def _check_names(spec: ModelFile, report: Report, broken: Broken) -> dict[str, int]:
+    """Empty and duplicate names; returns each name's first index."""
+    first: dict[str, int] = {}
+    for i, var in enumerate(spec.variables):
+        if (i, "name") in broken or (i, "*") in broken:
+            continue
+        if not var.name.strip():
+            report.var(i, "name", "is empty; give the variable a name")
+        if var.name in first:
+            report.var(
+                i,
+                "name",
+                f"repeats the name of variable #{first[var.name]}; give every variable a unique name",
+            )
+        else:
+            first[var.name] = i
+    return first
+
+
+def _check_values(i: int, var: VariableSpec, report: Report, broken: Broken) -> None:
+    if (i, "values") in broken:
+        return
+    if not var.values:
+        report.var(i, "values", "is empty; list the variable's possible values, e.g. [low, high]")
+    seen: dict[str, int] = {}
+    for k, value in enumerate(var.values):
+        if value in seen:
+            report.var(
+                i,
+                f"values[{k}]",
+                f"{value!r} repeats values[{seen[value]}]; make every value of a variable distinct",
+            )
+        else:
+            seen[value] = k
+
+
+_BRACED = re.compile(r"\{[^{}]*\}")
+
+
+def _check_phrasings(i: int, var: VariableSpec, report: Report, broken: Broken) -> None:
+    if (i, "phrasings") in broken:
+        return
+    if not var.phrasings:
+        report.var(
+            i,
+            "phrasings",
+            f"is empty; add at least one phrasing with one {SLOT!r} slot, "
+            f"e.g. 'The weather is {SLOT}.'",
+        )
+    for k, phrasing in enumerate(var.phrasings):
+        count = phrasing.count(SLOT)
+        if count != 1:
+            text = f"has {count} {SLOT!r} slots; write exactly one {SLOT!r} where the value goes"
+            near = [m for m in _BRACED.findall(phrasing) if m != SLOT]
+            if count == 0 and near:
+                text += f" (found {near[0]!r}; the slot is spelt exactly {SLOT!r})"
+            report.var(i, f"phrasings[{k}]", text)
+
+
+def _check_parents(
+    i: int, var: VariableSpec, first: dict[str, int], report: Report, broken: Broken
+) -> None:
+    if (i, "parents") in broken:
+        return
+    seen: set[str] = set()
+    for k, parent in enumerate(var.parents):
+        field = f"parents[{k}]"
+        if parent == var.name:
+            report.var(
+                i,
+                field,
+                "lists the variable itself; remove it (a variable cannot be its own parent)",
+            )
+        elif parent in seen:
+            report.var(i, field, f"repeats {parent!r}; list each parent once")
+        elif parent not in first:
+            guess = did_you_mean(parent, first)
+            fix = guess or (
+                f"define a variable named {parent!r} above this one, or remove it "
+                f"(known variables: {choices(list(first))})"
+            )
+            report.var(i, field, f"names an unknown variable {parent!r}; {fix}")
+        seen.add(parent)
+
+
+def _check_probabilities(
+    i: int, field: str, probs: Sequence[float], n_values: int | None, report: Report
+) -> None:
+    """Length, sign, finiteness and sum of one probability vector."""
+    if n_values is not None and len(probs) != n_values:
+        report.var(
+            i,
+            field,
+            f"has {len(probs)} numbers but the variable has {n_values} values; "
+            "give one probability per value, in the order of 'values'",
+        )
+    finite = True
+    for k, p in enumerate(probs):
+        if not math.isfinite(p):
+            finite = False
+            report.var(i, f"{field}[{k}]", f"is {p}; write a probability between 0 and 1")
+        elif p < 0:
+            report.var(
+                i,
+                f"{field}[{k}]",
+                f"is {p:g}, a negative probability; use a number between 0 and 1",
+            )
+    if finite and probs:
+        total = math.fsum(probs)
+        if abs(total - 1.0) > PROBABILITY_TOLERANCE:
+            report.var(
+                i,
+                field,
+                f"sums to {total:.10g}, not 1; make the probabilities sum to 1 "
+                f"(within {_TOLERANCE_TEXT})",
+            )
+
+
+def _check_mechanism(
+    i: int,
+    var: VariableSpec,
+    spec: ModelFile,
+    first: dict[str, int],
+    report: Report,
+    broken: Broken,
+) -> None:
+    if (i, "mechanism") in broken:
+        return
+    n_values = None if (i, "values") in broken else len(var.values)
+    if var.mechanism != "categorical":
+        for field in ("probabilities", "table"):
+            if getattr(var, field) is not None:
+                report.var(
+                    i,
+                    field,
+                    f"is only used by mechanism 'categorical', but this variable's mechanism "
+                    f"is {var.mechanism!r}; remove {field!r} or set mechanism: categorical",
+                )
+        return
+    if var.probabilities is None and var.table is None:
+        if (i, "probabilities") not in broken and (i, "table") not in broken:
+            report.var(
+                i,
+                "probabilities",
+                "is missing, but mechanism 'categorical' needs it; give one probability per "
+                "value (or a conditional 'table' keyed by parent values)",
+            )
+        return
+    if var.probabilities is not None and var.table is not None:
+        report.var(
+            i,
+            "table",
+            "is given together with 'probabilities'; keep one: 'probabilities' for a "
+            "distribution that ignores the parents, 'table' for one that depends on them",
+        )
+    if var.probabilities is not None:
+        _check_probabilities(i, "probabilities", var.probabilities, n_values, report)
+    if var.table is not None:
+        _check_table(i, var, spec, first, n_values, report, broken)
+
+
+def _check_table(
+    i: int,
+    var: VariableSpec,
+    spec: ModelFile,
+    first: dict[str, int],
+    n_values: int | None,
+    report: Report,
+    broken: Broken,
+) -> None:
+    """Rows name real parents and values, cover every parent combination (or have a default)."""
+    assert var.table is not None
+    if not var.table:
+        report.var(
+            i,
+            "table",
+            "is empty; add one row per parent combination (or a default row with empty "
+            "'parents'), or give 'probabilities' instead",
+        )
+        return
+    parents = [] if (i, "parents") in broken else list(dict.fromkeys(var.parents))
+    parent_values: dict[str, list[str]] = {
+        p: list(spec.variables[first[p]].values) for p in parents if p in first and p != var.name
+    }
+    complete = len(parent_values) == len(parents) and all(parent_values.values())
+    seen: dict[tuple[str, ...], int] = {}
+    default_row: int | None = None
+    all_rows_ok = True
+    for r, row in enumerate(var.table):
+        _check_probabilities(i, f"table[{r}].probabilities", row.probabilities, n_values, report)
+        row_ok = True
+        for name, value in row.parents.items():
+            if name not in parents:
+                row_ok = False
+                guess = did_you_mean(name, parents)
+                report.var(
+                    i,
+                    f"table[{r}].parents",
+                    f"names {name!r}, which is not a parent of this variable; "
+                    + (guess or f"use only names listed in 'parents' ({choices(parents)})"),
+                )
+            elif name in parent_values and value not in parent_values[name]:
+                row_ok = False
+                report.var(
+                    i,
+                    f"table[{r}].parents.{name}",
+                    f"{value!r} is not a value of {name!r}; use one of "
+                    f"{choices(parent_values[name])}",
+                )
+        if not row.parents:
+            if default_row is not None:
+                report.var(
+                    i,
+                    f"table[{r}].parents",
+                    f"is empty like table[{default_row}], so there are two default rows; keep one",
+                )
+            default_row = r if default_row is None else default_row
+            continue
+        missing = [p for p in parents if p not in row.parents]
+        if missing and row_ok:
+            row_ok = False
+            report.var(
+                i,
+                f"table[{r}].parents",
+                f"gives {len(parents) - len(missing)} of the {len(parents)} parents; name every "
+                f"parent (missing: {choices(missing)}) or leave 'parents' empty for the default row",
+            )
+        all_rows_ok &= row_ok
+        if row_ok:
+            key = tuple(row.parents[p] for p in parents)
+            if key in seen:
+                report.var(
+                    i,
+                    f"table[{r}].parents",
+                    f"repeats the parent values of table[{seen[key]}]; keep one row per combination",
+                )
+            else:
+                seen[key] = r
+    if default_row is not None or not complete or not all_rows_ok:
+        return  # coverage is only meaningful once every row is well-formed
+    total = math.prod(len(parent_values[p]) for p in parents)
+    n_missing = total - len(seen)
+    if n_missing <= 0:
+        return
+    examples = []
+    for combo in itertools.product(*(parent_values[p] for p in parents)):
+        if combo not in seen:
+            examples.append("{" + ", ".join(f"{p}: {v!r}" for p, v in zip(parents, combo)) + "}")
+            if len(examples) == 3:
+                break
+    report.var(
+        i,
+        "table",
+        f"misses {n_missing} of the {total} parent combinations, e.g. {'; '.join(examples)}; "
+        "add a row for each, or a row with empty 'parents' as the default",
+    )
+
+
+def _graph(spec: ModelFile, first: dict[str, int], broken: Broken) -> nx.DiGraph:
+    """parent -> child edges over known, distinct names (self-loops are reported elsewhere)."""
+    graph = nx.DiGraph()
+    graph.add_nodes_from(first)
+    for i, var in enumerate(spec.variables):
+        if first.get(var.name) != i or (i, "parents") in broken or (i, "*") in broken:
+            continue
+        for parent in var.parents:
+            if parent in first and parent != var.name:
+                graph.add_edge(parent, var.name)
+    return graph
+
+
+def _check_cycles(spec: ModelFile, first: dict[str, int], report: Report, broken: Broken) -> bool:
+    """Report one cycle per strongly connected component; True when there is any."""
+    graph = _graph(spec, first, broken)
+    found = False
+    components = [c for c in nx.strongly_connected_components(graph) if len(c) > 1]
+    for component in sorted(components, key=lambda c: min(first[n] for n in c)):
+        found = True
+        edges = nx.find_cycle(
+            graph.subgraph(component), source=min(component, key=lambda n: first[n])
+        )
+        nodes = [u for u, _ in edges]
+        # Rotate so the cycle starts (and ends) at its earliest variable in the file.
+        start = min(nodes, key=lambda n: first[n])
+        k = nodes.index(start)
+        path = nodes[k:] + nodes[:k] + [start]
+        closing_parent = path[-2]
+        child = spec.variables[first[start]]
+        field = f"parents[{child.parents.index(closing_parent)}]"
+        report.var(
+            first[start],
+            field,
+            f"closes the cycle {' -> '.join(path)} (arrows point from parent to child); "
+            "remove one of these parent links so that the graph has no cycle",
+        )
+    return found
+
+
+def _check_order(spec: ModelFile, first: dict[str, int], report: Report, broken: Broken) -> None:
+    """Each parent must come before its child: the file's order is the topological order."""
+    for i, var in enumerate(spec.variables):
+        if (i, "parents") in broken or (i, "*") in broken:
+            continue
+        for k, parent in enumerate(var.parents):
+            j = first.get(parent)
+            if j is not None and j > i:
+                report.var(
+                    i,
+                    f"parents[{k}]",
+                    f"names {parent!r} (#{j}), which comes after this variable; move variable "
+                    f"{parent!r} above {var.name!r} in the file (parents must come before "
+                    "their children: the file's order is the topological order)",
+                )
+
+
+def _check_benchmark(spec: ModelFile, first: dict[str, int], report: Report) -> None:
+    bench = spec.benchmark
+    if bench is None:
+        return
+
+    def variable(field: str, name: str) -> VariableSpec | None:
+        if name in first:
+            return spec.variables[first[name]]
+        fix = did_you_mean(name, first) or f"use one of {choices(list(first))}"
+        report.top(f"benchmark.{field}", f"names an unknown variable {name!r}; {fix}")
+        return None
+
+    def value(field: str, var: VariableSpec, label: str | None) -> bool:
+        if label is None or label in var.values:
+            return True
+        report.top(
+            f"benchmark.{field}",
+            f"{label!r} is not a value of {var.name!r}; use one of {choices(var.values)}",
+        )
+        return False
+
+    treatment = variable("treatment", bench.treatment)
+    if treatment is not None:
+        ok = value("control", treatment, bench.control) & value("treated", treatment, bench.treated)
+        if ok and bench.control == bench.treated:
+            report.top(
+                "benchmark.treated",
+                "is the same value as 'control'; pick two different values of the treatment",
+            )
+    outcome = variable("outcome", bench.outcome)
+    if outcome is not None:
+        value("outcome_value", outcome, bench.outcome_value)
+        if bench.outcome == bench.treatment:
+            report.top(
+                "benchmark.outcome",
+                "is the treatment variable itself; choose a different variable as the outcome",
+            )
