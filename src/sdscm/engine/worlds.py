@@ -88,3 +88,26 @@ def evaluate_world(
         if on_variable is not None:
             on_variable(var)
     return World(unit_ids=unit_ids, values=values, log_probs=log_probs, scores=scores, phrasings=phrasings)
+
+
+def concat_worlds(worlds: Sequence[World]) -> World:
+    """Stack worlds of disjoint unit chunks (same variables and phrasings) into one."""
+    if len(worlds) == 1:
+        return worlds[0]
+    first = worlds[0]
+    return World(
+        unit_ids=np.concatenate([w.unit_ids for w in worlds]),
+        values=np.concatenate([w.values for w in worlds]),
+        log_probs=[np.concatenate([w.log_probs[i] for w in worlds]) for i in range(len(first.log_probs))],
+        scores=[
+            None if first.scores[i] is None else np.concatenate([w.scores[i] for w in worlds])  # type: ignore[misc]
+            for i in range(len(first.scores))
+        ],
+        phrasings=first.phrasings,
+    )
+
+
+def chunks(n: int, size: int) -> list[slice]:
+    """Consecutive slices of at most `size` units covering 0..n."""
+    size = max(1, int(size))
+    return [slice(i, min(n, i + size)) for i in range(0, n, size)] or [slice(0, 0)]

@@ -1,0 +1,79 @@
+"""`CausalDataset`: one benchmark dataset in one view, as arrays for estimators and a DataFrame.
+
+The shared currency between dataset generation/loading (sdscm.benchmark) and the estimator
+suite (sdscm.estimators): estimators see `X, t, y`; metrics see `mu0, mu1, ite`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+VIEWS = ("all", "hidden")
+
+
+@dataclass
+class CausalDataset:
+    """Arrays of one dataset in one view (`all` covariates, or `hidden`: exogenous ones dropped).
+
+    X holds covariates as value indices (float), columns named by `covariates`; `categories`
+    gives each covariate's number of values so one-hot encoding is well defined even when a
+    value does not occur in this sample. `e` is the true propensity when known (None for
+    datasets without it).
+    """
+
+    name: str
+    view: str
+    covariates: list[str]
+    X: np.ndarray
+    t: np.ndarray
+    y: np.ndarray
+    mu0: np.ndarray
+    mu1: np.ndarray
+    categories: list[int]
+    e: np.ndarray | None = None
+    frame: pd.DataFrame | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n = len(self.t)
+        for label, arr in (("X", self.X), ("y", self.y), ("mu0", self.mu0), ("mu1", self.mu1)):
+            if len(arr) != n:
+                raise ValueError(f"dataset {self.name}: {label} has {len(arr)} rows, t has {n}")
+        if self.X.ndim != 2 or self.X.shape[1] != len(self.covariates):
+            raise ValueError(f"dataset {self.name}: X must be (n, {len(self.covariates)})")
+        if self.view not in VIEWS:
+            raise ValueError(f"view must be one of {VIEWS}, got {self.view!r}")
+
+    @property
+    def n(self) -> int:
+        return len(self.t)
+
+    @property
+    def ite(self) -> np.ndarray:
+        """Individual treatment effects mu1 - mu0 (exact for SD-SCM benchmarks)."""
+        return self.mu1 - self.mu0
+
+    @property
+    def sate(self) -> float:
+        """Sample average treatment effect: the mean ITE."""
+        return float(np.mean(self.ite))
+
+    @property
+    def naive_difference(self) -> float:
+        """Difference in mean outcome between treated and control units."""
+        t = self.t.astype(bool)
+        return float(self.y[t].mean() - self.y[~t].mean())
+
+    def one_hot(self) -> np.ndarray:
+        """Covariates one-hot encoded with every category of every covariate (stable columns)."""
+        blocks = []
+        for j, k in enumerate(self.categories):
+            codes = self.X[:, j].astype(np.int64)
+            block = np.zeros((self.n, k))
+            block[np.arange(self.n), codes] = 1.0
+            blocks.append(block)
+        return np.hstack(blocks) if blocks else np.zeros((self.n, 0))

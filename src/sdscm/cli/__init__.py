@@ -1,0 +1,1 @@
+"""The `sdscm` command line (Typer), a thin layer over the Python API."""

@@ -1,0 +1,208 @@
+"""`sdscm` command line: validate, sample, counterfactual, exact, graph, demo (+ sub-commands)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import typer
+
+from sdscm.cli.common import console, err_console, fail, load_model, parse_do, run_guarded
+
+app = typer.Typer(
+    name="sdscm",
+    help="Sequence-driven SCMs: sample observational, interventional and counterfactual data "
+    "from a language model plus a DAG.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+FileArg = typer.Argument(..., help="Model file: our YAML/JSON, or the reference JSON config.")
+VariantOpt = typer.Option(None, "--variant", help="Phrasing draw K (default: first phrasing of every variable).")
+ModelOpt = typer.Option(None, "--model", help="Override the model section: a local path or offline model name.")
+DtypeOpt = typer.Option(None, "--dtype", help="float32 (default) or bfloat16.")
+
+
+@app.command()
+def validate(file: Path = FileArg) -> None:
+    """Check a model file and print every problem found (exit code 1 if any)."""
+
+    def body() -> None:
+        from sdscm.spec import load_spec, validate_file
+
+        problems = validate_file(file)
+        if problems:
+            err_console.print(f"[bold red]{file}: {len(problems)} problem(s)[/]")
+            for p in problems:
+                err_console.print(f"  - {p}", highlight=False, markup=False)
+            raise SystemExit(1)
+        spec = load_spec(file)
+        n_phr = sum(len(v.phrasings) for v in spec.variables)
+        console.print(f"[green]OK[/] {file}: {len(spec.variables)} variables, {n_phr} phrasings"
+                      + (f", treatment '{spec.benchmark.treatment}' -> outcome '{spec.benchmark.outcome}'"
+                         if spec.benchmark else ""), highlight=False)
+
+    run_guarded(body)
+
+
+@app.command()
+def sample(
+    file: Path = FileArg,
+    n: int = typer.Option(..., "-n", "--n", min=1, help="Number of units."),
+    seed: int = typer.Option(0, "--seed", help="Noise seed: units are keyed by (seed, unit id)."),
+    variant: Optional[int] = VariantOpt,
+    do: list[str] = typer.Option([], "--do", help="Hard intervention VAR=VALUE (label or 0-based index); repeatable."),
+    soft: list[str] = typer.Option([], "--soft", help="Soft intervention VAR=uniform or VAR=a:0.3,b:0.7; repeatable."),
+    out: Path = typer.Option(..., "--out", help="Output .parquet or .csv file."),
+    scores: bool = typer.Option(False, "--scores", help="Also write raw candidate scores."),
+    model: Optional[str] = ModelOpt,
+    dtype: Optional[str] = DtypeOpt,
+) -> None:
+    """Draw units observationally, or under interventions."""
+
+    def body() -> None:
+        from sdscm.results.io import write_frame
+
+        m = load_model(file, variant, model, dtype)
+        interventions = parse_do(m, do, soft)
+        target = m.do(interventions) if interventions else m
+        frame = target.sample(n, seed=seed, scores=scores, progress=True)
+        write_frame(frame, out)
+        console.print(f"wrote {len(frame)} units to {out}", highlight=False)
+
+    run_guarded(body)
+
+
+@app.command()
+def counterfactual(
+    file: Path = FileArg,
+    units: Path = typer.Option(..., "--units", help="Factual units (.parquet/.csv), e.g. from `sdscm sample`."),
+    do: list[str] = typer.Option(..., "--do", help="Intervention VAR=VALUE; repeatable."),
+    soft: list[str] = typer.Option([], "--soft", help="Soft intervention VAR=uniform or VAR=a:0.3,b:0.7."),
+    noise: str = typer.Option("shared", "--noise", help="shared (point counterfactuals) or fresh (the paper's)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of fresh noise / abduction (default: the units' seeds)."),
+    variant: Optional[int] = VariantOpt,
+    out: Path = typer.Option(..., "--out", help="Output .parquet or .csv file."),
+    model: Optional[str] = ModelOpt,
+    dtype: Optional[str] = DtypeOpt,
+) -> None:
+    """Counterfactual worlds of given units; units without recorded noise are abducted."""
+
+    def body() -> None:
+        from sdscm.results.io import read_frame, write_frame
+
+        m = load_model(file, variant, model, dtype)
+        frame = read_frame(units)
+        result = m.counterfactual(frame, do=parse_do(m, do, soft), noise=noise, seed=seed, progress=True)
+        write_frame(result, out)
+        console.print(f"wrote {len(result)} units with their counterfactual world to {out}", highlight=False)
+
+    run_guarded(body)
+
+
+@app.command()
+def exact(
+    file: Path = FileArg,
+    var: list[str] = typer.Option([], "--var", help="Variables to keep (default: all); repeatable."),
+    do: list[str] = typer.Option([], "--do", help="Hard intervention VAR=VALUE; repeatable."),
+    soft: list[str] = typer.Option([], "--soft", help="Soft intervention."),
+    variant: Optional[int] = VariantOpt,
+    max_states: int = typer.Option(100_000, "--max-states", help="Refuse larger joint spaces."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write the table (.csv/.parquet) instead of printing."),
+    model: Optional[str] = ModelOpt,
+) -> None:
+    """Exact (interventional) distribution by enumeration, for small models."""
+
+    def body() -> None:
+        from sdscm.results.io import write_frame
+
+        m = load_model(file, variant, model)
+        interventions = parse_do(m, do, soft)
+        target = m.do(interventions) if interventions else m
+        table = target.exact(var or None, max_states=max_states)
+        if out is not None:
+            write_frame(table, out)
+            console.print(f"wrote {len(table)} states to {out}", highlight=False)
+        else:
+            console.print(table.to_string(index=False), highlight=False, markup=False)
+
+    run_guarded(body)
+
+
+@app.command()
+def graph(
+    file: Path = FileArg,
+    out: Path = typer.Option(Path("dag.png"), "--out", help="Picture file (.png, .svg, .pdf)."),
+) -> None:
+    """Draw the DAG top to bottom (roots on top)."""
+
+    def body() -> None:
+        from sdscm.graph.draw import draw_dag
+        from sdscm.spec import load_spec
+
+        draw_dag(load_spec(file), out)
+        console.print(f"wrote {out}", highlight=False)
+
+    run_guarded(body)
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("demo-output"), "--out", help="Folder for units.parquet and dag.png."),
+    n: int = typer.Option(200, "-n", "--n", min=2, help="Number of units."),
+    seed: int = typer.Option(0, "--seed"),
+    variant: Optional[int] = typer.Option(0, "--variant", help="Phrasing draw of the breast-cancer family."),
+    model: Optional[str] = ModelOpt,
+    dtype: Optional[str] = DtypeOpt,
+) -> None:
+    """The main job: a breast-cancer SD-SCM on the default model, both treatment arms, true vs naive ATE."""
+
+    def body() -> None:
+        from rich.table import Table
+
+        from sdscm.demo import packaged_breast_cancer, run_demo
+        from sdscm.spec import dump_spec, load_spec
+
+        model_file = packaged_breast_cancer()
+        if model is not None or dtype is not None:
+            spec = load_spec(model_file)
+            updates = {k: v for k, v in {"name": model, "dtype": dtype}.items() if v is not None}
+            spec = spec.model_copy(update={"model": spec.model.model_copy(update=updates)})
+            model_file = out / "model.yaml"
+            dump_spec(spec, model_file)
+        console.print(f"[bold]sdscm demo[/]: breast-cancer family, variant {variant}, {n} units, seed {seed}")
+        s = run_demo(out, n=n, seed=seed, variant=variant, model_file=model_file, progress=True)
+        table = Table(title=f"Effect of {s.treatment} = {s.treated} vs {s.control} on {s.outcome_label}")
+        table.add_column("quantity")
+        table.add_column("value", justify="right")
+        table.add_row("naive difference in means", f"{s.naive_difference:+.6f}")
+        table.add_row("true sample ATE", f"{s.sample_ate:+.6f}")
+        table.add_row("treated share", f"{s.treated_share:.3f}")
+        console.print(table)
+        console.print(f"data: {s.data_path}\nDAG:  {s.dag_path}\ntime: {s.seconds:.1f} s", highlight=False)
+
+    run_guarded(body)
+
+
+# Sub-command groups (each in its own module):
+from sdscm.cli.benchmark import benchmark_app  # noqa: E402
+
+app.add_typer(benchmark_app, name="benchmark")
+
+from sdscm.cli.audit import audit_command  # noqa: E402
+
+app.command("audit")(audit_command)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""Shared CLI pieces: error reporting, model loading with overrides, parsing `--do` options."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Callable, Iterable, TypeVar
+
+from rich.console import Console
+
+from sdscm.engine.interventions import Soft
+from sdscm.errors import QueryError, SDSCMError
+
+err_console = Console(stderr=True)
+console = Console()
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fail(message: str) -> None:
+    """Print one clear error message and exit 1 (no traceback)."""
+    from rich.markup import escape
+
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    raise SystemExit(1)
+
+
+def load_model(path: Path, variant: int | None, model: str | None = None, dtype: str | None = None):
+    """Load a model file, applying `--model` / `--dtype` overrides to its model section."""
+    from sdscm.model import SDSCM
+    from sdscm.spec import load_spec
+
+    spec = load_spec(path)
+    updates: dict[str, Any] = {}
+    if model is not None:
+        updates["name"] = model
+    if dtype is not None:
+        if dtype not in ("float32", "bfloat16"):
+            raise SDSCMError(f"--dtype must be float32 or bfloat16, got {dtype!r}")
+        updates["dtype"] = dtype
+    if updates:
+        spec = spec.model_copy(update={"model": spec.model.model_copy(update=updates)})
+    return SDSCM(spec, variant=variant, source=str(path))
+
+
+def parse_assignments(items: Iterable[str], option: str) -> list[tuple[str, str]]:
+    """Split `VAR=VALUE` strings (at the first '=')."""
+    out = []
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise SDSCMError(f"{option} {item!r}: write it as VAR=VALUE, e.g. {option} 'PD-L1 level=high'")
+        out.append((name.strip(), value.strip()))
+    return out
+
+
+def parse_do(model, hard: Iterable[str], soft: Iterable[str] = ()) -> dict[str, Any]:
+    """`--do VAR=VALUE` (label, or 0-based index) and `--soft VAR=uniform|a:0.2,b:0.8` into interventions."""
+    domains = model.domains
+    out: dict[str, Any] = {}
+    for name, value in parse_assignments(hard, "--do"):
+        values = domains.get(name)
+        if values is not None and value not in values and value.isdigit():
+            out[name] = int(value)
+        else:
+            out[name] = value
+    for name, value in parse_assignments(soft, "--soft"):
+        if value == "uniform":
+            out[name] = Soft.uniform()
+            continue
+        probs: dict[str, float] = {}
+        for part in value.split(","):
+            label, sep, p = part.rpartition(":")
+            try:
+                probs[label.strip()] = float(p)
+            except ValueError:
+                raise QueryError(
+                    f"--soft {name}={value}: write 'uniform' or label:probability pairs, e.g. a:0.3,b:0.7"
+                ) from None
+            if not sep:
+                raise QueryError(f"--soft {name}={value}: missing ':' in {part!r}; e.g. a:0.3,b:0.7")
+        out[name] = Soft(probs)
+    return out
+
+
+def run_guarded(func: Callable[[], Any]) -> Any:
+    """Run a command body, turning user-input errors into one message and exit code 1."""
+    try:
+        return func()
+    except SDSCMError as exc:
+        fail(str(exc))
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        fail(f"{exc.filename}: {exc.strerror}")
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)
