@@ -70,6 +70,11 @@ class ModelSection(_Strict):
     length_normalize: bool = False
     score_suffix: bool = False
     max_batch_tokens: int = Field(default=8192, gt=0)
+    prefix_cache: bool = Field(
+        default=True,
+        description="Reuse key/value states of shared context prefixes (same scores, much faster).",
+    )
+    prefix_cache_mb: int = Field(default=1024, gt=0, description="Memory budget of those states.")
 
 
 class BenchmarkSection(_Strict):
