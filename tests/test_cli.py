@@ -124,3 +124,49 @@ def test_bad_input_is_one_clear_message(model_file: Path, tmp_path: Path, args: 
     assert message in res.output
     assert "Traceback" not in res.output
     assert not (tmp_path / "x.txt").exists()
+
+
+def test_cache_info_and_clear(tmp_path: Path) -> None:
+    """`cache info` counts the stored scores; `cache clear` removes them."""
+    from sdscm.backends.base import ScoreRequest
+    from sdscm.backends.score_cache import CachedBackend
+
+    from fake_backend import HashBackend
+
+    CachedBackend(HashBackend(), tmp_path).score([ScoreRequest(f"c{i} ", ("a", "b")) for i in range(4)])
+    res = invoke("cache", "info", "--cache", tmp_path)
+    assert res.exit_code == 0 and "entries: 4" in res.output
+    res = invoke("cache", "clear", "--cache", tmp_path)
+    assert res.exit_code == 0 and "removed 4" in res.output
+
+
+def test_sample_and_counterfactual_on_a_real_tiny_language_model(tmp_path: Path) -> None:
+    """End to end with a saved tiny transformers model (`--model DIR`) and the score cache."""
+    from tiny_models import save_tiny_model
+
+    model_dir = save_tiny_model(tmp_path / "tiny", "llama")
+    spec = {
+        "name": "lm-toy",
+        "variables": [
+            {"name": "weather", "values": ["sunny", "rainy"], "phrasings": ["The day is {value}."]},
+            {"name": "activity", "values": ["the gym", "a run"], "parents": ["weather"],
+             "phrasings": ["They go to {value}."]},
+            {"name": "time", "values": ["under 4 hours", "over 5 hours"], "parents": ["activity"],
+             "phrasings": ["Their marathon time is {value}."]},
+        ],
+    }
+    path = tmp_path / "lm.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    units, cf, cache = tmp_path / "u.parquet", tmp_path / "cf.parquet", tmp_path / "cache"
+    res = invoke("sample", path, "-n", 40, "--model", model_dir, "--cache", cache, "--out", units)
+    assert res.exit_code == 0, res.output
+    res = invoke("counterfactual", path, "--units", units, "--do", "activity=a run", "--model", model_dir,
+                 "--cache", cache, "--out", cf)
+    assert res.exit_code == 0, res.output
+    frame = pd.read_parquet(cf)
+    assert (frame["weather|do(activity=a run)"] == frame["weather"]).all()
+    assert frame["P(time=under 4 hours)|do(activity=a run)"].between(0, 1).all()
+    assert "entries: " in invoke("cache", "info", "--cache", cache).output
+    again = tmp_path / "u2.parquet"
+    invoke("sample", path, "-n", 40, "--model", model_dir, "--cache", cache, "--out", again)
+    pd.testing.assert_frame_equal(pd.read_parquet(units), pd.read_parquet(again))

@@ -13,7 +13,8 @@ import pandas as pd
 from sdscm.backends.base import ScoringBackend
 from sdscm.graph.draw import draw_dag
 from sdscm.model import SDSCM
-from sdscm.results.frames import prob_column
+from sdscm.engine.interventions import describe_interventions, parse_interventions
+from sdscm.results.frames import prob_column, world_columns, world_frame
 from sdscm.results.io import write_frame
 from sdscm.spec import load_spec
 
@@ -48,6 +49,7 @@ def run_demo(
     model_file: str | Path | None = None,
     backend: ScoringBackend | None = None,
     progress: bool = False,
+    cache: bool | str | Path = True,
 ) -> DemoSummary:
     """Sample n units, compute both treatment arms as shared-noise counterfactuals, write data and DAG.
 
@@ -60,11 +62,17 @@ def run_demo(
     if spec.benchmark is None:
         raise ValueError("the demo model file needs a `benchmark:` section naming treatment and outcome")
     bench = spec.benchmark
-    model = SDSCM(spec, variant=variant, backend=backend, source=str(model_file or "breast_cancer.yaml"))
+    model = SDSCM(spec, variant=variant, backend=backend, source=str(model_file or "breast_cancer.yaml"),
+                  cache=cache)
     outcome_value = bench.outcome_value or model.variable(bench.outcome).values[0]
-    units = model.sample(n, seed=seed, progress=progress)
-    frame = model.counterfactual(units, do={bench.treatment: bench.control}, progress=progress)
-    frame = model.counterfactual(frame, do={bench.treatment: bench.treated}, progress=progress)
+    arms = [{bench.treatment: bench.control}, {bench.treatment: bench.treated}]
+    ids = np.arange(n, dtype=np.int64)
+    seeds = np.full(n, seed, dtype=np.int64)
+    factual, worlds = model.potential_outcome_worlds(ids, seeds, arms, progress=progress)
+    frame = world_frame(model.variables, factual, seeds)
+    for arm, world in zip(arms, worlds):
+        suffix = "|" + describe_interventions(parse_interventions(model.domains, arm))
+        frame = pd.concat([frame, pd.DataFrame(world_columns(model.variables, world, suffix))], axis=1)
     y_col = prob_column(bench.outcome, outcome_value)
     mu0 = frame[f"{y_col}|do({bench.treatment}={bench.control})"].to_numpy()
     mu1 = frame[f"{y_col}|do({bench.treatment}={bench.treated})"].to_numpy()

@@ -27,11 +27,20 @@ NOISE_MODES = ("shared", "fresh")
 DEFAULT_CHUNK_UNITS = 64
 
 
-def _default_backend_factory(spec: ModelFile) -> Callable[[], ScoringBackend]:
+CacheOption = bool | str | Path | None
+
+
+def _default_backend_factory(spec: ModelFile, cache: CacheOption) -> Callable[[], ScoringBackend]:
+    """The model section's backend, behind the persistent score cache unless `cache` is False/None."""
+
     def make() -> ScoringBackend:
+        from sdscm.backends.score_cache import CachedBackend
         from sdscm.backends.transformers_backend import TransformersBackend
 
-        return TransformersBackend.from_section(spec.model)
+        backend = TransformersBackend.from_section(spec.model)
+        if cache is None or cache is False:
+            return backend
+        return CachedBackend(backend, None if cache is True else cache)
 
     return make
 
@@ -42,6 +51,9 @@ class SDSCM:
     Create with :func:`sdscm.load`. Query with :meth:`sample`, :meth:`do`, :meth:`counterfactual`,
     :meth:`distribution` and :meth:`exact`. Objects returned by :meth:`do` share the backend and the
     memo of scores with their parent, so repeated queries never re-score a context.
+
+    Without an explicit `backend`, the model section's language model is loaded on first use,
+    behind the persistent score cache (`cache=True`: the user cache dir; a folder; or False).
     """
 
     def __init__(
@@ -55,6 +67,7 @@ class SDSCM:
         _interventions: Mapping[str, Intervention] | None = None,
         _phrasings: Mapping[str, str] | None = None,
         chunk_units: int = DEFAULT_CHUNK_UNITS,
+        cache: CacheOption = True,
     ):
         self.spec = spec
         self.variant = variant
@@ -63,7 +76,7 @@ class SDSCM:
         self.variables: list[CompiledVariable] = compile_spec(spec, self.phrasings)
         self.graph: nx.DiGraph = build_graph(spec)
         if _store is None:
-            factory = (lambda: backend) if backend is not None else _default_backend_factory(spec)
+            factory = (lambda: backend) if backend is not None else _default_backend_factory(spec, cache)
             _store = MechanismStore(
                 backend_factory=factory,
                 length_normalize=spec.model.length_normalize,
@@ -328,9 +341,10 @@ class _progress:
             self._bar.close()
 
 
-def load(path: str | Path, variant: int | None = None, backend: ScoringBackend | None = None) -> SDSCM:
+def load(path: str | Path, variant: int | None = None, backend: ScoringBackend | None = None,
+         cache: CacheOption = True) -> SDSCM:
     """Load a model file (our YAML/JSON, or the reference implementation's JSON config)."""
     from sdscm.spec import load_spec
 
     spec = load_spec(path)
-    return SDSCM(spec, variant=variant, backend=backend, source=str(path))
+    return SDSCM(spec, variant=variant, backend=backend, source=str(path), cache=cache)

@@ -26,6 +26,8 @@ FileArg = typer.Argument(..., help="Model file: our YAML/JSON, or the reference 
 VariantOpt = typer.Option(None, "--variant", help="Phrasing draw K (default: first phrasing of every variable).")
 ModelOpt = typer.Option(None, "--model", help="Override the model section: a local path or offline model name.")
 DtypeOpt = typer.Option(None, "--dtype", help="float32 (default) or bfloat16.")
+CacheOpt = typer.Option(None, "--cache", help="Score-cache folder (default: the user cache dir).")
+NoCacheOpt = typer.Option(False, "--no-cache", help="Do not read or write the persistent score cache.")
 
 
 @app.command()
@@ -62,13 +64,15 @@ def sample(
     scores: bool = typer.Option(False, "--scores", help="Also write raw candidate scores."),
     model: Optional[str] = ModelOpt,
     dtype: Optional[str] = DtypeOpt,
+    cache: Optional[Path] = CacheOpt,
+    no_cache: bool = NoCacheOpt,
 ) -> None:
     """Draw units observationally, or under interventions."""
 
     def body() -> None:
         from sdscm.results.io import write_frame
 
-        m = load_model(file, variant, model, dtype)
+        m = load_model(file, variant, model, dtype, cache, no_cache)
         interventions = parse_do(m, do, soft)
         target = m.do(interventions) if interventions else m
         frame = target.sample(n, seed=seed, scores=scores, progress=True)
@@ -90,13 +94,15 @@ def counterfactual(
     out: Path = typer.Option(..., "--out", help="Output .parquet or .csv file."),
     model: Optional[str] = ModelOpt,
     dtype: Optional[str] = DtypeOpt,
+    cache: Optional[Path] = CacheOpt,
+    no_cache: bool = NoCacheOpt,
 ) -> None:
     """Counterfactual worlds of given units; units without recorded noise are abducted."""
 
     def body() -> None:
         from sdscm.results.io import read_frame, write_frame
 
-        m = load_model(file, variant, model, dtype)
+        m = load_model(file, variant, model, dtype, cache, no_cache)
         frame = read_frame(units)
         result = m.counterfactual(frame, do=parse_do(m, do, soft), noise=noise, seed=seed, progress=True)
         write_frame(result, out)
@@ -115,13 +121,15 @@ def exact(
     max_states: int = typer.Option(100_000, "--max-states", help="Refuse larger joint spaces."),
     out: Optional[Path] = typer.Option(None, "--out", help="Write the table (.csv/.parquet) instead of printing."),
     model: Optional[str] = ModelOpt,
+    cache: Optional[Path] = CacheOpt,
+    no_cache: bool = NoCacheOpt,
 ) -> None:
     """Exact (interventional) distribution by enumeration, for small models."""
 
     def body() -> None:
         from sdscm.results.io import write_frame
 
-        m = load_model(file, variant, model)
+        m = load_model(file, variant, model, None, cache, no_cache)
         interventions = parse_do(m, do, soft)
         target = m.do(interventions) if interventions else m
         table = target.exact(var or None, max_states=max_states)
@@ -159,12 +167,15 @@ def demo(
     variant: Optional[int] = typer.Option(0, "--variant", help="Phrasing draw of the breast-cancer family."),
     model: Optional[str] = ModelOpt,
     dtype: Optional[str] = DtypeOpt,
+    cache: Optional[Path] = CacheOpt,
+    no_cache: bool = NoCacheOpt,
 ) -> None:
     """The main job: a breast-cancer SD-SCM on the default model, both treatment arms, true vs naive ATE."""
 
     def body() -> None:
         from rich.table import Table
 
+        from sdscm.cli.common import cache_option
         from sdscm.demo import packaged_breast_cancer, run_demo
         from sdscm.spec import dump_spec, load_spec
 
@@ -176,7 +187,8 @@ def demo(
             model_file = out / "model.yaml"
             dump_spec(spec, model_file)
         console.print(f"[bold]sdscm demo[/]: breast-cancer family, variant {variant}, {n} units, seed {seed}")
-        s = run_demo(out, n=n, seed=seed, variant=variant, model_file=model_file, progress=True)
+        s = run_demo(out, n=n, seed=seed, variant=variant, model_file=model_file, progress=True,
+                     cache=cache_option(cache, no_cache))
         table = Table(title=f"Effect of {s.treatment} = {s.treated} vs {s.control} on {s.outcome_label}")
         table.add_column("quantity")
         table.add_column("value", justify="right")
@@ -191,8 +203,10 @@ def demo(
 
 # Sub-command groups (each in its own module):
 from sdscm.cli.benchmark import benchmark_app  # noqa: E402
+from sdscm.cli.cache import cache_app  # noqa: E402
 
 app.add_typer(benchmark_app, name="benchmark")
+app.add_typer(cache_app, name="cache")
 
 from sdscm.cli.audit import audit_command  # noqa: E402
 

@@ -25,8 +25,9 @@ def fail(message: str) -> None:
     raise SystemExit(1)
 
 
-def load_model(path: Path, variant: int | None, model: str | None = None, dtype: str | None = None):
-    """Load a model file, applying `--model` / `--dtype` overrides to its model section."""
+def load_model(path: Path, variant: int | None, model: str | None = None, dtype: str | None = None,
+               cache: Path | None = None, no_cache: bool = False):
+    """Load a model file, applying `--model` / `--dtype` overrides and the `--cache` choice."""
     from sdscm.model import SDSCM
     from sdscm.spec import load_spec
 
@@ -40,7 +41,14 @@ def load_model(path: Path, variant: int | None, model: str | None = None, dtype:
         updates["dtype"] = dtype
     if updates:
         spec = spec.model_copy(update={"model": spec.model.model_copy(update=updates)})
-    return SDSCM(spec, variant=variant, source=str(path))
+    return SDSCM(spec, variant=variant, source=str(path), cache=cache_option(cache, no_cache))
+
+
+def cache_option(cache: Path | None, no_cache: bool) -> "bool | Path":
+    """`--no-cache` -> off; `--cache DIR` -> that folder; neither -> the user cache dir."""
+    if no_cache:
+        return False
+    return cache if cache is not None else True
 
 
 def parse_assignments(items: Iterable[str], option: str) -> list[tuple[str, str]]:

@@ -1,0 +1,91 @@
+"""`sdscm benchmark evaluate` and `sdscm benchmark report`: score estimators, then tabulate and plot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from sdscm.cli.benchmark import benchmark_app
+from sdscm.cli.common import console, run_guarded
+from sdscm.errors import SDSCMError
+
+SETTINGS = {"all": ("all",), "hidden": ("hidden",), "both": ("all", "hidden")}
+
+
+@benchmark_app.command("evaluate")
+def evaluate_command(
+    source: Path = typer.Argument(..., help="A folder from `benchmark generate`, or CSVs in the paper's layout (detected)."),
+    out: Path = typer.Option(..., "--out", help="Results Parquet file (re-run the same command to resume)."),
+    estimators: Optional[str] = typer.Option(None, "--estimators", help="Comma-separated names (default: the whole preset)."),
+    preset_name: str = typer.Option("paper", "--preset", help="paper (integer covariates, library defaults) or recommended."),
+    setting: str = typer.Option("both", "--setting", help="all, hidden (exogenous covariates dropped) or both."),
+    jobs: int = typer.Option(1, "--jobs", help="Worker processes (0: in this process, without a hard time limit)."),
+    time_limit: float = typer.Option(600.0, "--time-limit", help="Seconds per fit before it is stopped and recorded as a timeout."),
+    seed: int = typer.Option(0, "--seed", help="Seed of every estimator (fixed, so runs are reproducible)."),
+    encoding: Optional[str] = typer.Option(None, "--encoding", help="Override the preset's covariate encoding: index or onehot."),
+    max_datasets: Optional[int] = typer.Option(None, "--max-datasets", help="Use only the first N datasets (quick runs)."),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="Re-run fits recorded as failed in --out."),
+    list_only: bool = typer.Option(False, "--list", help="List the preset's estimators and exit."),
+) -> None:
+    """Fit the estimator suite on every dataset and score it against the exact potential outcomes."""
+
+    def body() -> None:
+        from dataclasses import replace
+
+        from sdscm.estimators import preset, registry, select
+        from sdscm.evaluation import evaluate
+        from sdscm.evaluation.runner import load_benchmark
+
+        if setting not in SETTINGS:
+            raise SDSCMError(f"--setting must be one of {', '.join(SETTINGS)}, got {setting!r}")
+        if time_limit <= 0:
+            raise SDSCMError("--time-limit must be a positive number of seconds")
+        configs = preset(preset_name)
+        names = None if estimators is None else [x for x in estimators.split(",") if x.strip()]
+        configs = select(configs, names)
+        if encoding is not None:
+            if encoding not in ("index", "onehot"):
+                raise SDSCMError(f"--encoding must be index or onehot, got {encoding!r}")
+            configs = [replace(c, encoding=encoding) for c in configs]
+        if list_only:
+            reg = registry()
+            for c in configs:
+                console.print(f"{c.display:18s} {c.encoding:7s} {dict(c.params)}  {reg[c.name].description}",
+                              highlight=False)
+            return
+        datasets = load_benchmark(source, SETTINGS[setting], max_datasets)
+        console.print(f"{len(datasets)} dataset-setting(s) x {len(configs)} estimator(s) "
+                      f"({preset_name} preset) -> {out}", highlight=False)
+        results = evaluate(datasets, configs, out=out, jobs=jobs, time_limit=time_limit, seed=seed,
+                           retry_failed=retry_failed, progress=True)
+        ok = results[results["status"] == "ok"]
+        failed = results[results["status"] != "ok"]
+        console.print(f"{len(ok)} fit(s) ok, {len(failed)} failed: {out}", highlight=False)
+        for _, r in failed.drop_duplicates(["estimator", "setting"]).head(10).iterrows():
+            console.print(f"  {r['estimator']} ({r['setting']}, {r['dataset']}): {r['status']}: "
+                          f"{str(r['error'])[:200]}", highlight=False)
+        console.print(f"next: sdscm benchmark report {out} --out REPORT_DIR", highlight=False)
+
+    run_guarded(body)
+
+
+@benchmark_app.command("report")
+def report_command(
+    results: Path = typer.Argument(..., help="Results Parquet file from `benchmark evaluate`."),
+    out: Path = typer.Option(..., "--out", help="Folder for report.md, CSV tables and figures/."),
+    figures: bool = typer.Option(True, "--figures/--no-figures", help="Also draw the PNG figures."),
+) -> None:
+    """Paper-style tables (markdown + CSV) and figures from evaluation results."""
+
+    def body() -> None:
+        from sdscm.evaluation import write_report
+
+        paths = write_report(results, out, figures=figures)
+        console.print(f"report: {paths['report_md']}", highlight=False)
+        for name, path in paths.items():
+            if name != "report_md":
+                console.print(f"  {path}", highlight=False)
+
+    run_guarded(body)
