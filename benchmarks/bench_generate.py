@@ -48,7 +48,9 @@ def _model(dtype: str, **backend_kwargs):
     from sdscm.spec import load_spec
 
     spec = load_spec(FAMILY)
-    backend = TransformersBackend(None, dtype=dtype, device="cpu", **backend_kwargs)
+    model = os.environ.get("SDSCM_BENCH_MODEL") or None  # default: the packaged SmolLM2
+    device = os.environ.get("SDSCM_BENCH_DEVICE", "cpu")
+    backend = TransformersBackend(model, dtype=dtype, device=device, track_tokens=True, **backend_kwargs)
     return spec, backend
 
 
@@ -103,6 +105,7 @@ def run_naive(n: int, dtype: str) -> dict:
 
     spec, backend = _model(dtype, prefix_cache=False)
     lm, tok, start = backend.model, backend.tokenizer, backend.start_id
+    dev = backend.device
     phrasings = choose_phrasings(spec, VARIANT)
     variables = compile_spec(spec, phrasings)
     bench = spec.benchmark
@@ -116,18 +119,18 @@ def run_naive(n: int, dtype: str) -> dict:
         sentences = [render(phrasings[p], variables[i].values[values[i]]) for p, i in zip(var.parents, var.parent_index)]
         ctx, conts = encode_request(tok, start, ScoreRequest(context_text(phrasings[var.name], sentences), var.values))
         with torch.inference_mode():
-            out = lm(input_ids=torch.tensor([ctx]), use_cache=True)
+            out = lm(input_ids=torch.tensor([ctx], device=dev), use_cache=True)
             tokens += len(ctx)
             cache = getattr(out, "cache", None) or out.past_key_values
             first = torch.log_softmax(out.logits[0, -1].float(), -1)
             scores = []
             for cont in conts:
                 total = float(first[cont[0]])
-                step = lm(input_ids=torch.tensor([cont]), cache=cache, use_cache=True)
+                step = lm(input_ids=torch.tensor([cont], device=dev), cache=cache, use_cache=True)
                 tokens += len(cont)
                 lp = torch.log_softmax(step.logits[0].float(), -1)
                 total += sum(float(lp[i, cont[i + 1]]) for i in range(len(cont) - 1))
-                cache.crop(len(ctx))
+                cache.crop(-len(cont))  # drop the candidate again: back to the context
                 scores.append(total)
         s = np.array(scores)
         return s - np.logaddexp.reduce(s)
@@ -205,6 +208,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="50,200,1000")
     parser.add_argument("--naive-units", type=int, default=10)
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "bench_generate.json"))
+    parser.add_argument("--skip-ablation", action="store_true")
     args = parser.parse_args()
     if args.worker:
         fn = run_naive if args.worker == "naive" else None
@@ -237,25 +241,29 @@ def main() -> None:
             }
             rows.append(row)
             print(json.dumps(row), flush=True)
-    # ablation at the smallest size with n >= 50
-    n_ab = min(s for s in sizes if s >= 20)
-    ablation = []
-    with tempfile.TemporaryDirectory() as cache_dir:
-        for mode in ("dedup", "batched", "prefix"):
-            r = _subprocess("sdscm", n_ab, "float32", mode)
-            ablation.append({"technique": mode, "n": n_ab, "s_per_unit": r["wall_s"] / n_ab,
-                             "forward_tokens_per_unit": r["forward_tokens"] / n_ab})
-            print(json.dumps(ablation[-1]), flush=True)
-        _subprocess("sdscm", n_ab, "float32", "prefix", cache_dir)  # fills the cache
-        r = _subprocess("sdscm", n_ab, "float32", "prefix", cache_dir)  # re-run: all hits
-        ablation.append({"technique": "cache (re-run)", "n": n_ab, "s_per_unit": r["wall_s"] / n_ab,
-                         "forward_tokens_per_unit": r["forward_tokens"] / n_ab})
-        print(json.dumps(ablation[-1]), flush=True)
+    ablation = [] if args.skip_ablation else run_ablation(min(sizes))
     result = {"naive": {k: naive[k] for k in ("n", "wall_s", "cpu_s", "forward_tokens", "peak_rss_mb")},
               "rows": rows, "ablation": ablation}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))
     print_table(result)
+
+
+def run_ablation(n: int) -> list[dict]:
+    """Cumulative techniques at one size: memo only, + batching, + shared prefixes, + disk cache."""
+    ablation = []
+    for mode in ("dedup", "batched", "prefix"):
+        r = _subprocess("sdscm", n, "float32", mode)
+        ablation.append({"technique": mode, "n": n, "s_per_unit": r["wall_s"] / n,
+                         "forward_tokens_per_unit": r["forward_tokens"] / n})
+        print(json.dumps(ablation[-1]), flush=True)
+    with tempfile.TemporaryDirectory() as cache_dir:
+        _subprocess("sdscm", n, "float32", "prefix", cache_dir)  # fills the cache
+        r = _subprocess("sdscm", n, "float32", "prefix", cache_dir)  # re-run: every score is a hit
+    ablation.append({"technique": "cache (re-run)", "n": n, "s_per_unit": r["wall_s"] / n,
+                     "forward_tokens_per_unit": r["forward_tokens"] / n})
+    print(json.dumps(ablation[-1]), flush=True)
+    return ablation
 
 
 def print_table(result: dict) -> None:
