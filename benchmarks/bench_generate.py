@@ -104,8 +104,11 @@ def run_naive(n: int, dtype: str) -> dict:
     from sdscm.semantics.text import context_text, render
 
     spec, backend = _model(dtype, prefix_cache=False)
+    from sdscm.backends.prefix_scoring import cache_argument
+
     lm, tok, start = backend.model, backend.tokenizer, backend.start_id
     dev = backend.device
+    cache_arg = cache_argument(lm)
     phrasings = choose_phrasings(spec, VARIANT)
     variables = compile_spec(spec, phrasings)
     bench = spec.benchmark
@@ -126,7 +129,7 @@ def run_naive(n: int, dtype: str) -> dict:
             scores = []
             for cont in conts:
                 total = float(first[cont[0]])
-                step = lm(input_ids=torch.tensor([cont], device=dev), cache=cache, use_cache=True)
+                step = lm(input_ids=torch.tensor([cont], device=dev), use_cache=True, **{cache_arg: cache})
                 tokens += len(cont)
                 lp = torch.log_softmax(step.logits[0].float(), -1)
                 total += sum(float(lp[i, cont[i + 1]]) for i in range(len(cont) - 1))

@@ -64,6 +64,14 @@ def kv_bytes_per_token(model: Any, dtype: torch.dtype) -> int:
     return int(layers * 2 * kv_heads * head_dim * torch.tensor([], dtype=dtype).element_size())
 
 
+def cache_argument(module: Any) -> str:
+    """The forward argument that takes a KV cache: `cache` (transformers >= 5.2x) or `past_key_values`."""
+    import inspect
+
+    params = inspect.signature(module.forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
+
+
 def _mask_value(model: Any, mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """Boolean masks for SDPA-style attention; additive float masks for eager attention."""
     impl = getattr(model.config, "_attn_implementation", "sdpa")
@@ -192,8 +200,8 @@ def _run_batch(
         input_ids=ids.to(device),
         attention_mask=_mask_value(model, mask.to(device), dtype),
         position_ids=pos.to(device),
-        cache=past_cache if past_cache is not None else DynamicCache(),
         use_cache=True,
+        **{cache_argument(model.base_model): past_cache if past_cache is not None else DynamicCache()},
     )
     hidden = out.last_hidden_state
     new_cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
