@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from sdscm.cli.benchmark import benchmark_app
-from sdscm.cli.common import console, run_guarded
+from sdscm.cli.common import cache_option, console, run_guarded
 
 
 @benchmark_app.command("generate")
@@ -29,6 +29,8 @@ def generate_command(
     formats: list[str] = typer.Option([], "--format", help="'reference': also write the paper's CSV layout (Parquet is always written)."),
     model: Optional[str] = typer.Option(None, "--model", help="Override the model section: a local path or offline model name."),
     dtype: Optional[str] = typer.Option(None, "--dtype", help="float32 (default) or bfloat16."),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="Score-cache folder (default: the user cache dir)."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the persistent score cache."),
 ) -> None:
     """Generate benchmark datasets with exact potential outcomes (resumable)."""
 
@@ -41,16 +43,16 @@ def generate_command(
             family, out, variants=variants, datasets_per_variant=datasets_per_variant, n=n, seed=seed,
             treatment=treatment, control=control, treated=treated, outcome=outcome,
             outcome_value=outcome_value, quantity=quantity, formats=[f for f in formats if f != "parquet"],
-            jobs=jobs, model=model, dtype=dtype, progress=True,
+            jobs=jobs, model=model, dtype=dtype, cache=cache_option(cache, no_cache), progress=True,
         )
         d = result.manifest["design"]
         table = Table(title=f"{d['outcome']}={d['outcome_value']} ({d['quantity']}): "
                             f"{d['treatment']} = {d['treated']} vs {d['control']}")
         for col in ("dataset", "SATE", "naive difference", "treated share", "e range"):
-            table.add_column(col, justify="left" if col == "dataset" else "right")
+            table.add_column(col, justify="left" if col == "dataset" else "right", no_wrap=col == "dataset")
         for rec in result.datasets[:20]:
             naive = rec["naive_difference"]
-            table.add_row(rec["name"], f"{rec['sate']:+.6f}", "n/a" if naive is None else f"{naive:+.6f}",
+            table.add_row(rec["name"], f"{rec['sate']:+.6g}", "n/a" if naive is None else f"{naive:+.6g}",
                           f"{rec['treated_share']:.3f}",
                           f"{rec['propensity_min']:.3f}-{rec['propensity_max']:.3f}")
         console.print(table)

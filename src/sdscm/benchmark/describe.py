@@ -1,0 +1,275 @@
+"""Summary figures and a short markdown report of a set of benchmark datasets.
+
+Figures (PNG, matplotlib's Agg canvas, no display needed): SATE vs naive difference per dataset,
+propensity overlap per treatment arm, ITE histograms, outcome distributions by arm. The
+markdown summary states what an estimator faces: the effect sizes, how far the naive
+difference is from the truth (confounding bias), and how good the overlap is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from sdscm.benchmark.dataset import CausalDataset
+from sdscm.benchmark.storage import MANIFEST, BenchmarkError, iter_datasets, read_manifest
+from sdscm.results.io import atomic_path, write_text
+
+MAX_PANELS = 12
+OVERLAP_BAND = (0.05, 0.95)
+
+
+@dataclass
+class _Pooled:
+    """The arrays the figures need, kept per dataset (frames dropped to save memory)."""
+
+    names: list[str] = field(default_factory=list)
+    variants: list[int | None] = field(default_factory=list)
+    t: list[np.ndarray] = field(default_factory=list)
+    y: list[np.ndarray] = field(default_factory=list)
+    ite: list[np.ndarray] = field(default_factory=list)
+    mu0: list[np.ndarray] = field(default_factory=list)
+    mu1: list[np.ndarray] = field(default_factory=list)
+    e: list[np.ndarray | None] = field(default_factory=list)
+    rows: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class DescribeResult:
+    """Where the summary and figures were written, and the per-dataset table."""
+
+    out: Path
+    summary: Path
+    figures: dict[str, Path]
+    table: pd.DataFrame
+
+
+def dataset_row(ds: CausalDataset) -> dict:
+    """One dataset's summary numbers (the markdown table's row)."""
+    t = ds.t.astype(bool)
+    naive = ds.naive_difference if t.any() and (~t).any() else float("nan")
+    row = {
+        "dataset": ds.name, "variant": ds.metadata.get("variant"), "n": ds.n, "SATE": ds.sate,
+        "naive difference": naive, "bias": naive - ds.sate, "ITE SD": float(np.std(ds.ite)),
+        "treated share": float(t.mean()),
+    }
+    if ds.e is not None:
+        row.update({"e min": float(ds.e.min()), "e max": float(ds.e.max())})
+    return row
+
+
+def summary_table(datasets: Iterable[CausalDataset]) -> pd.DataFrame:
+    """Per-dataset SATE, naive difference, bias, ITE spread, treated share and propensity range."""
+    return pd.DataFrame([dataset_row(ds) for ds in datasets])
+
+
+def _datasets(source: str | Path | Sequence[CausalDataset], view: str) -> Iterable[CausalDataset]:
+    if not isinstance(source, (str, Path)):
+        return source
+    path = Path(source)
+    if path.is_dir() and not (path / MANIFEST).exists() and not any(path.glob("*.parquet")) \
+            and not (path / "data").is_dir() and any(path.glob("*.csv")):
+        from sdscm.benchmark.reference import load_reference
+
+        return load_reference(path, view=view)
+    if path.is_file() and path.suffix.lower() == ".csv":
+        from sdscm.benchmark.reference import load_reference
+
+        return load_reference(path, view=view)
+    return iter_datasets(path, view)
+
+
+def _pool(datasets: Iterable[CausalDataset]) -> _Pooled:
+    pooled = _Pooled()
+    for ds in datasets:
+        pooled.names.append(ds.name)
+        pooled.variants.append(ds.metadata.get("variant"))
+        pooled.t.append(ds.t.astype(bool))
+        pooled.y.append(ds.y)
+        pooled.ite.append(ds.ite)
+        pooled.mu0.append(ds.mu0)
+        pooled.mu1.append(ds.mu1)
+        pooled.e.append(ds.e)
+        pooled.rows.append(dataset_row(ds))
+    if not pooled.names:
+        raise BenchmarkError("no datasets to describe")
+    return pooled
+
+
+def _save(fig, path: Path) -> Path:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    return path
+
+
+def _figure(**kwargs):
+    from matplotlib.figure import Figure
+
+    return Figure(**kwargs)
+
+
+def plot_sate_vs_naive(p: _Pooled, table: pd.DataFrame, path: Path) -> Path:
+    """Each dataset's true SATE against its naive difference in means; the diagonal is no bias."""
+    fig = _figure(figsize=(5.5, 5))
+    ax = fig.subplots()
+    variants = table["variant"].fillna(-1).astype(int).to_numpy()
+    for v in sorted(set(variants)):
+        rows = variants == v
+        ax.scatter(table["SATE"][rows], table["naive difference"][rows], s=22,
+                   label=f"variant {v}" if v >= 0 else "datasets", alpha=0.8)
+    lo = float(np.nanmin([table["SATE"].min(), table["naive difference"].min()]))
+    hi = float(np.nanmax([table["SATE"].max(), table["naive difference"].max()]))
+    pad = 0.05 * (hi - lo or 1.0)
+    ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="grey", lw=1, ls="--", label="no bias")
+    ax.set_xlabel("true SATE (mean of mu1 - mu0)")
+    ax.set_ylabel("naive difference in means")
+    ax.set_title("True effect vs naive estimate, per dataset")
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_propensity(p: _Pooled, path: Path) -> Path | None:
+    """Histograms of the true propensity e among treated and control units (all datasets pooled)."""
+    if any(e is None for e in p.e):
+        return None
+    e = np.concatenate(p.e)  # type: ignore[arg-type]
+    t = np.concatenate(p.t)
+    fig = _figure(figsize=(6, 4))
+    ax = fig.subplots()
+    bins = np.linspace(0, 1, 41)
+    ax.hist(e[~t], bins=bins, alpha=0.55, density=True, label=f"control (n={int((~t).sum())})")
+    ax.hist(e[t], bins=bins, alpha=0.55, density=True, label=f"treated (n={int(t.sum())})")
+    ax.set_xlabel("propensity e = P(treated | treatment's parents)")
+    ax.set_ylabel("density")
+    ax.set_title("Propensity overlap by treatment arm")
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def _grid(count: int, width: float = 3.0, height: float = 2.4):
+    cols = min(4, count)
+    rows = int(np.ceil(count / cols))
+    fig = _figure(figsize=(width * cols, height * rows))
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    for ax in axes[count:]:
+        ax.set_visible(False)
+    return fig, axes
+
+
+def plot_ite(p: _Pooled, path: Path) -> Path:
+    """ITE histograms of the first datasets (one panel each), with the SATE marked."""
+    count = min(MAX_PANELS, len(p.names))
+    fig, axes = _grid(count)
+    for ax, name, ite in zip(axes, p.names[:count], p.ite[:count]):
+        ax.hist(ite, bins=30, color="tab:purple", alpha=0.8)
+        ax.axvline(float(np.mean(ite)), color="black", lw=1)
+        ax.set_title(name, fontsize=8)
+        ax.tick_params(labelsize=7)
+    fig.suptitle("Individual treatment effects mu1 - mu0 (line: SATE)"
+                 + (f"; first {count} of {len(p.names)} datasets" if count < len(p.names) else ""))
+    return _save(fig, path)
+
+
+def plot_outcomes(p: _Pooled, path: Path) -> Path:
+    """Factual outcome y by arm and the potential outcomes mu0, mu1 (all datasets pooled)."""
+    t = np.concatenate(p.t)
+    y = np.concatenate(p.y)
+    mu0, mu1 = np.concatenate(p.mu0), np.concatenate(p.mu1)
+    fig = _figure(figsize=(10, 4))
+    left, right = fig.subplots(1, 2)
+    finite = np.isfinite(np.concatenate([y, mu0, mu1]))
+    values = np.concatenate([y, mu0, mu1])[finite]
+    bins = np.linspace(values.min(), values.max() if values.max() > values.min() else values.min() + 1, 41)
+    left.hist(y[~t], bins=bins, alpha=0.55, density=True, label="control")
+    left.hist(y[t], bins=bins, alpha=0.55, density=True, label="treated")
+    left.set_title("Factual outcome y by arm")
+    left.legend(fontsize=8)
+    right.hist(mu0, bins=bins, alpha=0.55, density=True, label="mu0 (everyone control)")
+    right.hist(mu1, bins=bins, alpha=0.55, density=True, label="mu1 (everyone treated)")
+    right.set_title("Potential outcomes")
+    right.legend(fontsize=8)
+    return _save(fig, path)
+
+
+SIGNED = ("SATE", "naive difference", "bias")
+
+
+def _fmt(x: object, column: str) -> str:
+    if x is None or (isinstance(x, float) and np.isnan(x)):
+        return ""
+    if isinstance(x, (float, np.floating)):
+        if column == "n" or column == "variant":
+            return str(int(x))
+        return f"{x:+.6g}" if column in SIGNED else f"{x:.4g}"
+    return str(x)
+
+
+def _markdown(p: _Pooled, table: pd.DataFrame, figures: dict[str, Path], title: str,
+              header: list[str]) -> str:
+    sate = table["SATE"].to_numpy(dtype=float)
+    bias = table["bias"].to_numpy(dtype=float)
+    lines = [f"# Benchmark summary: {title}", ""] + header + [
+        f"- datasets: {len(table)}; units per dataset: {int(table['n'].min())}"
+        + (f" to {int(table['n'].max())}" if table["n"].max() != table["n"].min() else ""),
+        f"- true SATE across datasets: mean {sate.mean():+.6g}, SD {sate.std():.6g}, "
+        f"range [{sate.min():+.6g}, {sate.max():+.6g}]",
+        f"- naive difference minus SATE (confounding bias): mean {np.nanmean(bias):+.6g}, "
+        f"mean absolute {np.nanmean(np.abs(bias)):.6g}",
+        f"- treated share: mean {table['treated share'].mean():.3f} "
+        f"(range {table['treated share'].min():.3f} to {table['treated share'].max():.3f})",
+    ]
+    if all(e is not None for e in p.e):
+        e = np.concatenate(p.e)  # type: ignore[arg-type]
+        outside = float(np.mean((e < OVERLAP_BAND[0]) | (e > OVERLAP_BAND[1])))
+        lines.append(f"- propensity: range [{e.min():.4f}, {e.max():.4f}]; {100 * outside:.1f}% of units "
+                     f"outside [{OVERLAP_BAND[0]}, {OVERLAP_BAND[1]}]")
+    lines += ["", "## Figures", ""]
+    lines += [f"- [{key}]({path.name})" for key, path in figures.items()]
+    lines += ["", "## Datasets", ""]
+    shown = table.head(50)
+    cols = list(shown.columns)
+    lines.append("| " + " | ".join(cols) + " |")
+    lines.append("|" + "---|" * len(cols))
+    for _, row in shown.iterrows():
+        lines.append("| " + " | ".join(_fmt(row[c], c) for c in cols) + " |")
+    if len(table) > len(shown):
+        lines.append(f"\n({len(table) - len(shown)} more datasets in summary.csv)")
+    return "\n".join(lines) + "\n"
+
+
+def describe(source: str | Path | Sequence[CausalDataset], out: str | Path, view: str = "all") -> DescribeResult:
+    """Write figures, `summary.md` and `summary.csv` about the datasets of `source` into `out`.
+
+    `source` is a run folder from `sdscm benchmark generate`, a folder/file of CSVs in the
+    paper's layout, or a list of :class:`CausalDataset`.
+    """
+    out = Path(out)
+    pooled = _pool(_datasets(source, view))
+    table = pd.DataFrame(pooled.rows)
+    out.mkdir(parents=True, exist_ok=True)
+    figures: dict[str, Path] = {"SATE vs naive difference": plot_sate_vs_naive(pooled, table, out / "sate_vs_naive.png")}
+    overlap = plot_propensity(pooled, out / "propensity_overlap.png")
+    if overlap is not None:
+        figures["propensity overlap"] = overlap
+    figures["ITE histograms"] = plot_ite(pooled, out / "ite_histograms.png")
+    figures["outcome distributions"] = plot_outcomes(pooled, out / "outcome_distributions.png")
+    header: list[str] = []
+    title = str(source) if isinstance(source, (str, Path)) else f"{len(table)} datasets"
+    if isinstance(source, (str, Path)) and Path(source).is_dir():
+        manifest = read_manifest(Path(source))
+        if manifest is not None:
+            d = manifest["design"]
+            header += [
+                f"- family: {manifest['family'].get('name')} ({manifest['parameters']['variants']} variant(s)); "
+                f"model: {manifest['model'].get('id') or 'none (no lm mechanisms)'}",
+                f"- treatment: {d['treatment']} = {d['treated']} vs {d['control']}; outcome: "
+                f"{d['outcome']} = {d['outcome_value']} as {d['quantity']}",
+            ]
+    header.append(f"- view: {view}")
+    write_text(out / "summary.csv", table.to_csv(index=False))
+    summary = write_text(out / "summary.md", _markdown(pooled, table, figures, title, header))
+    return DescribeResult(out=out, summary=summary, figures=figures, table=table)

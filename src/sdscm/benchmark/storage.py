@@ -1,0 +1,276 @@
+"""On-disk layout of a benchmark run: Parquet datasets with role metadata, the manifest, views.
+
+A run folder holds::
+
+    manifest.json                         parameters, phrasings, seeds, model, versions, per-dataset stats
+    data/variant000_dataset0000.parquet   one file per dataset (ACIC-style columns, roles in metadata)
+    reference/variant000_dataset0000.csv  the same dataset in the paper's CSV layout (--format reference)
+
+Every file is written atomically (temporary file + rename), so a file that exists is complete.
+Column roles live in the Parquet schema metadata under the key ``sdscm`` (JSON), never guessed
+from column names; :func:`to_causal_dataset` builds the `all` and `hidden` views from them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from sdscm.benchmark.dataset import VIEWS, CausalDataset
+from sdscm.errors import SDSCMError
+from sdscm.results.io import atomic_path, write_text
+from sdscm.semantics.text import render, story
+
+FORMAT_NAME = "sdscm-benchmark"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+DATA_DIR = "data"
+REFERENCE_DIR = "reference"
+METADATA_KEY = b"sdscm"
+FORMATS = ("parquet", "reference")
+
+# Roles of the ACIC-style columns (variables' own columns carry their variable's role).
+ROLE_ID = "id"
+ROLE_T = "treatment_indicator"
+ROLE_Y = "outcome_quantity"
+ROLE_MU = "potential_outcome"
+ROLE_ITE = "effect"
+ROLE_E = "propensity"
+ROLE_Y_CATEGORY = "potential_outcome_category"
+ROLE_TEXT = "text"
+# Roles of variables.
+COVARIATE = "covariate"
+TREATMENT = "treatment"
+OUTCOME = "outcome"
+POST_TREATMENT = "post_treatment"
+POST_OUTCOME = "post_outcome"
+
+
+class BenchmarkError(SDSCMError):
+    """Bad benchmark arguments, or an output folder that does not match them."""
+
+
+# ----------------------------------------------------------------------------- names and paths
+def dataset_name(variant: int, index: int) -> str:
+    """Stable name of dataset `index` of variant `variant` (also its file stem)."""
+    return f"variant{variant:03d}_dataset{index:04d}"
+
+
+def dataset_paths(out: Path, name: str, formats: Sequence[str]) -> dict[str, Path]:
+    """Where each requested format of one dataset lives."""
+    paths: dict[str, Path] = {}
+    if "parquet" in formats:
+        paths["parquet"] = out / DATA_DIR / f"{name}.parquet"
+    if "reference" in formats:
+        paths["reference"] = out / REFERENCE_DIR / f"{name}.csv"
+    return paths
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+# ----------------------------------------------------------------------------- Parquet datasets
+def write_dataset(frame: pd.DataFrame, metadata: dict[str, Any], path: Path) -> Path:
+    """Write one dataset as Parquet with `metadata` (JSON) in the schema metadata, atomically.
+
+    The bytes depend only on the frame and the metadata (no timestamps), so regenerating a
+    dataset reproduces its file exactly.
+    """
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    merged = dict(table.schema.metadata or {})
+    merged[METADATA_KEY] = json.dumps(metadata, sort_keys=True).encode("utf-8")
+    table = table.replace_schema_metadata(merged)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
+    return path
+
+
+def read_dataset(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Read one dataset file: its DataFrame and its sdscm metadata."""
+    path = Path(path)
+    if not path.exists():
+        raise BenchmarkError(f"{path}: no such dataset file")
+    table = pq.read_table(path)
+    raw = (table.schema.metadata or {}).get(METADATA_KEY)
+    if raw is None:
+        raise BenchmarkError(
+            f"{path}: this Parquet file has no sdscm metadata; it was not written by "
+            "`sdscm benchmark generate` (for the paper's CSVs use sdscm.benchmark.load_reference)"
+        )
+    return table.to_pandas(), json.loads(raw)
+
+
+def dataset_stats(frame: pd.DataFrame) -> dict[str, Any]:
+    """Per-dataset summary recorded in the manifest: n, SATE, naive difference, overlap."""
+    t = frame["t"].to_numpy().astype(bool)
+    y = frame["y"].to_numpy(dtype=float)
+    ite = frame["mu1"].to_numpy(dtype=float) - frame["mu0"].to_numpy(dtype=float)
+    e = frame["e"].to_numpy(dtype=float)
+    naive = float(y[t].mean() - y[~t].mean()) if t.any() and (~t).any() else None
+    return {
+        "n": int(len(frame)),
+        "sate": float(ite.mean()),
+        "naive_difference": naive,
+        "treated_share": float(t.mean()),
+        "propensity_min": float(e.min()),
+        "propensity_max": float(e.max()),
+    }
+
+
+# ----------------------------------------------------------------------------- views
+def hidden_columns(metadata: dict[str, Any]) -> list[str]:
+    """Columns dropped by the `hidden` view: every column of an exogenous variable."""
+    return [c for c, info in metadata["columns"].items() if info.get("exogenous")]
+
+
+def view_frame(frame: pd.DataFrame, metadata: dict[str, Any], view: str) -> pd.DataFrame:
+    """The dataset's DataFrame in one view.
+
+    `hidden` drops the columns of exogenous variables and re-renders `text` without their
+    sentences (the story would otherwise reveal the hidden confounders).
+    """
+    if view not in VIEWS:
+        raise BenchmarkError(f"view must be one of {list(VIEWS)}, got {view!r}")
+    if view == "all":
+        return frame
+    hidden = set(hidden_columns(metadata))
+    out = frame.drop(columns=[c for c in frame.columns if c in hidden])
+    if "text" in out.columns:
+        variables = [v for v in metadata["variables"] if not v["exogenous"]]
+        labels = [frame[v["name"]].astype(str).tolist() for v in variables]
+        out["text"] = [
+            story([render(v["phrasing"], col[i]) for v, col in zip(variables, labels)])
+            for i in range(len(frame))
+        ]
+    return out
+
+
+def to_causal_dataset(frame: pd.DataFrame, metadata: dict[str, Any], view: str = "all") -> CausalDataset:
+    """A stored dataset as a :class:`CausalDataset` in one view (covariates chosen by role)."""
+    shown = view_frame(frame, metadata, view)
+    covariates = [
+        v for v in metadata["variables"]
+        if v["role"] == COVARIATE and not (view == "hidden" and v["exogenous"])
+    ]
+    names = [v["name"] for v in covariates]
+    index_cols = [v["index_column"] for v in covariates]
+    X = (shown[index_cols].to_numpy(dtype=float) if index_cols
+         else np.zeros((len(shown), 0), dtype=float))
+    return CausalDataset(
+        name=metadata["name"],
+        view=view,
+        covariates=names,
+        X=X,
+        t=shown["t"].to_numpy(dtype=np.int64),
+        y=shown["y"].to_numpy(dtype=float),
+        mu0=shown["mu0"].to_numpy(dtype=float),
+        mu1=shown["mu1"].to_numpy(dtype=float),
+        categories=[len(v["values"]) for v in covariates],
+        e=shown["e"].to_numpy(dtype=float),
+        frame=shown,
+        metadata=metadata,
+    )
+
+
+def dataset_files(path: str | Path) -> list[Path]:
+    """The Parquet dataset files of a run folder (sorted), or the one file given."""
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    if not path.exists():
+        raise BenchmarkError(f"{path}: no such benchmark folder or dataset file")
+    files = sorted((path / DATA_DIR).glob("*.parquet")) if (path / DATA_DIR).is_dir() else []
+    if not files:
+        files = sorted(path.glob("*.parquet"))
+    if not files:
+        hint = (" (it holds CSV files: for the paper's layout use sdscm.benchmark.load_reference)"
+                if any(path.glob("*.csv")) or any((path / REFERENCE_DIR).glob("*.csv")) else "")
+        raise BenchmarkError(f"{path}: no dataset files found{hint}")
+    return files
+
+
+def iter_datasets(path: str | Path, view: str = "all") -> Iterator[CausalDataset]:
+    """Datasets of a run folder (or one file), one at a time, in name order."""
+    if view not in VIEWS:
+        raise BenchmarkError(f"view must be one of {list(VIEWS)}, got {view!r}")
+    for file in dataset_files(path):
+        frame, metadata = read_dataset(file)
+        yield to_causal_dataset(frame, metadata, view)
+
+
+def load(path: str | Path, view: str = "all") -> list[CausalDataset]:
+    """All datasets of a run folder written by `sdscm benchmark generate` (or one dataset file).
+
+    `view="all"` keeps every covariate; `view="hidden"` drops the exogenous ones (hidden
+    confounding). For thousands of datasets prefer :func:`iter_datasets`.
+    """
+    return list(iter_datasets(path, view))
+
+
+# ----------------------------------------------------------------------------- manifest
+def read_manifest(out: Path) -> dict[str, Any] | None:
+    """The run's manifest, or None when the folder has none."""
+    path = out / MANIFEST
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise BenchmarkError(f"{path}: not valid JSON ({exc}); pick a new --out") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
+        raise BenchmarkError(f"{path}: not an sdscm benchmark manifest; pick a new --out")
+    return data
+
+
+def write_manifest(out: Path, manifest: dict[str, Any]) -> Path:
+    """Write the manifest atomically (stable key order, so equal runs give equal bytes)."""
+    return write_text(out / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+
+
+def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        out: list[str] = []
+        for key in sorted(set(old) | set(new)):
+            out += _differences(old.get(key), new.get(key), f"{prefix}{key}.")
+        return out
+    return [] if old == new else [f"{prefix.rstrip('.')}: {old!r} before, {new!r} now"]
+
+
+def check_output_folder(out: Path, parameters: dict[str, Any]) -> dict[str, Any] | None:
+    """Accept a new/empty folder or a run with the same parameters; else one clear error.
+
+    Returns the existing manifest when resuming.
+    """
+    if out.exists() and not out.is_dir():
+        raise BenchmarkError(f"--out {out} is a file; give a folder for the benchmark")
+    if not out.exists():
+        return None
+    manifest = read_manifest(out)
+    if manifest is None:
+        if any(p for p in out.iterdir() if not p.name.startswith(".")):
+            raise BenchmarkError(
+                f"--out {out} exists and is not an sdscm benchmark folder (no {MANIFEST}); "
+                "pick a new --out"
+            )
+        return None
+    diffs = _differences(manifest.get("parameters"), parameters)
+    if diffs:
+        raise BenchmarkError(
+            f"--out {out} holds a benchmark generated with different arguments:\n"
+            + "\n".join(f"  - {d}" for d in diffs[:12])
+            + "\nPick a new --out, or repeat the original arguments to resume that run."
+        )
+    return manifest
