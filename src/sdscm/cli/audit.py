@@ -77,6 +77,12 @@ def audit_command(
     model: Optional[str] = typer.Option(None, "--model", help="Override the model section: a local path or "
                                         "offline model name."),
     dtype: Optional[str] = typer.Option(None, "--dtype", help="float32 (default) or bfloat16."),
+    length_normalize: Optional[bool] = typer.Option(None, "--length-normalize/--no-length-normalize",
+                                                    help="Override the model section: score candidates by "
+                                                    "their mean token log-prob (the reference code's choice) "
+                                                    "or by the sum (default: the model file's setting)."),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="Score-cache folder (default: the user cache dir)."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the persistent score cache."),
 ) -> None:
     """Audit the causal effect of CAUSE (A -> B) on OUTCOME that the language model encodes.
 
@@ -91,7 +97,14 @@ def audit_command(
 
         if n < 2:
             raise QueryError(f"-n must be at least 2 units per variant, got {n}")
-        m = load_model(file, None, model, dtype)
+        m = load_model(file, None, model, dtype, cache, no_cache)
+        if length_normalize is not None and length_normalize != m.spec.model.length_normalize:
+            from sdscm.cli.common import cache_option
+            from sdscm.model import SDSCM
+
+            section = m.spec.model.model_copy(update={"length_normalize": length_normalize})
+            m = SDSCM(m.spec.model_copy(update={"model": section}), source=str(file),
+                      cache=cache_option(cache, no_cache))
         m.variable(cause)  # unknown variable -> clear error before anything else
         m.variable(outcome)
         pair = split_values(values, m.domains[cause], cause) if values is not None else None
