@@ -212,6 +212,8 @@ def main() -> None:
     parser.add_argument("--naive-units", type=int, default=10)
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "bench_generate.json"))
     parser.add_argument("--skip-ablation", action="store_true")
+    parser.add_argument("--bf16-sizes", default=None, help="sizes also run in bfloat16 (default: all)")
+    parser.add_argument("--ablation-n", type=int, default=None, help="ablation size (default: smallest)")
     args = parser.parse_args()
     if args.worker:
         fn = run_naive if args.worker == "naive" else None
@@ -229,7 +231,8 @@ def main() -> None:
     print(f"  {naive_per_unit:.2f} s/unit wall, {naive['cpu_s'] / naive_units:.2f} s/unit CPU, "
           f"{naive_tokens_per_unit:.0f} tokens/unit", flush=True)
     for n in sizes:
-        for dtype in ("float32", "bfloat16"):
+        bf16 = sizes if args.bf16_sizes is None else [int(x) for x in args.bf16_sizes.split(",") if x]
+        for dtype in ("float32", "bfloat16") if n in bf16 else ("float32",):
             fast = _subprocess("sdscm", n, dtype)
             same, diff = compare(fast, naive) if dtype == "float32" else (None, None)
             row = {
@@ -244,7 +247,7 @@ def main() -> None:
             }
             rows.append(row)
             print(json.dumps(row), flush=True)
-    ablation = [] if args.skip_ablation else run_ablation(min(sizes))
+    ablation = [] if args.skip_ablation else run_ablation(args.ablation_n or min(sizes))
     result = {"naive": {k: naive[k] for k in ("n", "wall_s", "cpu_s", "forward_tokens", "peak_rss_mb")},
               "rows": rows, "ablation": ablation}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

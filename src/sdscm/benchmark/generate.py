@@ -436,15 +436,9 @@ def _load_family(family: str | Path | ModelFile, model: str | None, dtype: str |
         path = Path(family)
         spec = load_spec(path)
         info = {"source": str(path), "file_sha256": file_sha256(path)}
-    updates: dict[str, Any] = {}
-    if model is not None:
-        updates["name"] = model
-    if dtype is not None:
-        if dtype not in ("float32", "bfloat16"):
-            raise BenchmarkError(f"--dtype must be float32 or bfloat16, got {dtype!r}")
-        updates["dtype"] = dtype
-    if updates:
-        spec = spec.model_copy(update={"model": spec.model.model_copy(update=updates)})
+    from sdscm.spec import with_model_overrides
+
+    spec = with_model_overrides(spec, name=model, dtype=dtype)
     info.update(name=spec.name, spec_sha256=_spec_hash(spec))
     return spec, info
 

@@ -11,7 +11,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import typer
 
-from sdscm.cli.common import console, err_console, fail, load_model, parse_do, run_guarded
+from sdscm.cli.common import console, err_console, load_model, parse_do, run_guarded
 
 app = typer.Typer(
     name="sdscm",
@@ -177,13 +177,11 @@ def demo(
 
         from sdscm.cli.common import cache_option
         from sdscm.demo import packaged_breast_cancer, run_demo
-        from sdscm.spec import dump_spec, load_spec
+        from sdscm.spec import dump_spec, load_spec, with_model_overrides
 
         model_file = packaged_breast_cancer()
         if model is not None or dtype is not None:
-            spec = load_spec(model_file)
-            updates = {k: v for k, v in {"name": model, "dtype": dtype}.items() if v is not None}
-            spec = spec.model_copy(update={"model": spec.model.model_copy(update=updates)})
+            spec = with_model_overrides(load_spec(model_file), name=model, dtype=dtype)
             model_file = out / "model.yaml"
             dump_spec(spec, model_file)
         console.print(f"[bold]sdscm demo[/]: breast-cancer family, variant {variant}, {n} units, seed {seed}")

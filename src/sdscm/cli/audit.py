@@ -97,14 +97,7 @@ def audit_command(
 
         if n < 2:
             raise QueryError(f"-n must be at least 2 units per variant, got {n}")
-        m = load_model(file, None, model, dtype, cache, no_cache)
-        if length_normalize is not None and length_normalize != m.spec.model.length_normalize:
-            from sdscm.cli.common import cache_option
-            from sdscm.model import SDSCM
-
-            section = m.spec.model.model_copy(update={"length_normalize": length_normalize})
-            m = SDSCM(m.spec.model_copy(update={"model": section}), source=str(file),
-                      cache=cache_option(cache, no_cache))
+        m = load_model(file, None, model, dtype, cache, no_cache, length_normalize=length_normalize)
         m.variable(cause)  # unknown variable -> clear error before anything else
         m.variable(outcome)
         pair = split_values(values, m.domains[cause], cause) if values is not None else None

@@ -26,21 +26,12 @@ def fail(message: str) -> None:
 
 
 def load_model(path: Path, variant: int | None, model: str | None = None, dtype: str | None = None,
-               cache: Path | None = None, no_cache: bool = False):
+               cache: Path | None = None, no_cache: bool = False, **section: Any):
     """Load a model file, applying `--model` / `--dtype` overrides and the `--cache` choice."""
     from sdscm.model import SDSCM
-    from sdscm.spec import load_spec
+    from sdscm.spec import load_spec, with_model_overrides
 
-    spec = load_spec(path)
-    updates: dict[str, Any] = {}
-    if model is not None:
-        updates["name"] = model
-    if dtype is not None:
-        if dtype not in ("float32", "bfloat16"):
-            raise SDSCMError(f"--dtype must be float32 or bfloat16, got {dtype!r}")
-        updates["dtype"] = dtype
-    if updates:
-        spec = spec.model_copy(update={"model": spec.model.model_copy(update=updates)})
+    spec = with_model_overrides(load_spec(path), name=model, dtype=dtype, **section)
     return SDSCM(spec, variant=variant, source=str(path), cache=cache_option(cache, no_cache))
 
 

@@ -8,6 +8,7 @@ from sdscm.spec.load import (
     spec_to_dict,
     spec_to_yaml,
     validate_file,
+    with_model_overrides,
 )
 from sdscm.spec.reference import from_reference, is_reference_config, to_reference
 from sdscm.spec.schema import (
@@ -38,4 +39,5 @@ __all__ = [
     "to_reference",
     "validate_file",
     "validate_spec",
+    "with_model_overrides",
 ]

@@ -22,7 +22,7 @@ import yaml
 
 from sdscm.errors import SpecError
 from sdscm.spec.reference import from_reference, is_reference_config
-from sdscm.spec.schema import ModelFile
+from sdscm.spec.schema import ModelFile, ModelSection
 from sdscm.spec.validate import Report, build_spec, variable_labels
 
 PathLike = str | os.PathLike[str]
@@ -456,3 +456,19 @@ def dump_spec(spec: ModelFile, path: PathLike, header: str | None = None) -> Pat
             os.unlink(tmp)
         raise
     return target
+
+
+def with_model_overrides(spec: ModelFile, **updates: Any) -> ModelFile:
+    """The spec with fields of its `model` section replaced (None values are ignored).
+
+    Used by every command's `--model` / `--dtype` options, so they validate the same way.
+    """
+    updates = {k: v for k, v in updates.items() if v is not None}
+    if not updates:
+        return spec
+    unknown = [k for k in updates if k not in ModelSection.model_fields]
+    if unknown:
+        raise SpecError([f"unknown model-section field(s) {unknown}; known: {list(ModelSection.model_fields)}"])
+    if "dtype" in updates and updates["dtype"] not in ("float32", "bfloat16"):
+        raise SpecError([f"dtype must be float32 or bfloat16, got {updates['dtype']!r}"])
+    return spec.model_copy(update={"model": spec.model.model_copy(update=updates)})
