@@ -24,7 +24,7 @@ import torch
 from sdscm.backends.prefix_cache import PrefixCache, PrefixMatch
 
 # Candidate-state budget of one batch's padded past, in bytes.
-DEFAULT_PAST_BATCH_BYTES = 768 * 2**20
+DEFAULT_PAST_BATCH_BYTES = 256 * 2**20
 
 
 @dataclass
