@@ -1,0 +1,369 @@
+"""Paper-style tables (markdown + CSV) and figures from evaluation results.
+
+Tables, per group (e.g. generating language model), setting and estimator:
+
+- ATE: R^2 and RMSE of ATE estimates against SATE across datasets
+  (``r2_score(y_true=SATE, y_pred=estimate)``), mean absolute error, share of datasets whose ATE
+  interval covers the SATE, fits that failed;
+- CATE/ITE: mean and median CATE R^2 (true ITE as ``y_true``), median standardized PEHE, interval
+  coverage and mean width (SD(y) units) for CATE intervals and ITE predictive intervals, and the
+  reference code's ``paper_cate_r2`` (Table 2 comparison only, never the primary number).
+
+Figures: estimated vs true ATE per estimator, CATE R^2 distributions, coverage/width bars.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from sdscm.errors import SDSCMError
+from sdscm.evaluation.metrics import ate_r2, ate_rmse
+
+SETTING_TITLES = {"all": "all covariates", "hidden": "hidden confounding"}
+NOMINAL = 0.95
+
+
+METRIC_COLUMNS = ("ate", "ate_lower", "ate_upper", "ate_error", "ate_abs_error", "ate_covered", "ate_width_sd",
+                  "cate_r2", "paper_cate_r2", "pehe", "std_pehe", "cate_coverage", "cate_width_sd",
+                  "ite_coverage", "ite_width_sd", "ite_infinite_share", "seconds")
+
+
+def normalise(results: pd.DataFrame) -> pd.DataFrame:
+    """Add metric columns missing from a results frame (e.g. when every fit failed) and a group."""
+    missing = {c: np.nan for c in METRIC_COLUMNS if c not in results.columns}
+    if "group" not in results.columns:
+        missing["group"] = "all"
+    return results.assign(**missing) if missing else results
+
+
+def _estimator_order(results: pd.DataFrame) -> list[str]:
+    return list(dict.fromkeys(results["estimator"]))
+
+
+def _ok(results: pd.DataFrame) -> pd.DataFrame:
+    return results[results["status"] == "ok"]
+
+
+def _nanmean(x: pd.Series) -> float:
+    x = pd.to_numeric(x, errors="coerce").astype(float)
+    x = x[~np.isnan(x)]
+    return float(np.mean(x)) if len(x) else math.nan
+
+
+def _nanmedian(x: pd.Series) -> float:
+    x = pd.to_numeric(x, errors="coerce").astype(float)
+    x = x[~np.isnan(x)]
+    return float(np.median(x)) if len(x) else math.nan
+
+
+def _groups(results: pd.DataFrame) -> list[tuple[tuple[str, str, str], pd.DataFrame]]:
+    order = {e: k for k, e in enumerate(_estimator_order(results))}
+    keyed = sorted(results.groupby(["group", "setting", "estimator"], sort=False),
+                   key=lambda kv: (str(kv[0][0]), str(kv[0][1]), order[kv[0][2]]))
+    return keyed
+
+
+def ate_table(results: pd.DataFrame) -> pd.DataFrame:
+    """Across-dataset ATE accuracy per (group, setting, estimator)."""
+    results = normalise(results)
+    rows = []
+    for (group, setting, estimator), sub in _groups(results):
+        ok = _ok(sub)
+        has_ate = ok[np.isfinite(pd.to_numeric(ok["ate"], errors="coerce").astype(float))]
+        sate, est = has_ate["sate"].to_numpy(float), has_ate["ate"].to_numpy(float)
+        rows.append({
+            "group": group, "setting": setting, "estimator": estimator,
+            "datasets": int(len(sub)), "failed": int((sub["status"] != "ok").sum()),
+            "ate_r2": ate_r2(sate, est) if len(has_ate) else math.nan,
+            "ate_rmse": ate_rmse(sate, est) if len(has_ate) else math.nan,
+            "ate_mean_abs_error": _nanmean(has_ate["ate_abs_error"]) if len(has_ate) else math.nan,
+            "ate_interval_coverage": _nanmean(ok["ate_covered"]) if "ate_covered" in ok else math.nan,
+            "mean_seconds": _nanmean(ok["seconds"]) if len(ok) else math.nan,
+        })
+    return pd.DataFrame(rows)
+
+
+def cate_table(results: pd.DataFrame) -> pd.DataFrame:
+    """Per-dataset CATE/ITE metrics summarised per (group, setting, estimator)."""
+    results = normalise(results)
+    rows = []
+    for (group, setting, estimator), sub in _groups(results):
+        ok = _ok(sub)
+
+        def col(name: str, how: Any = _nanmean) -> float:
+            return how(ok[name]) if name in ok and len(ok) else math.nan
+
+        rows.append({
+            "group": group, "setting": setting, "estimator": estimator, "datasets_ok": int(len(ok)),
+            "mean_cate_r2": col("cate_r2"), "median_cate_r2": col("cate_r2", _nanmedian),
+            "median_std_pehe": col("std_pehe", _nanmedian),
+            "cate_interval_coverage": col("cate_coverage"), "cate_interval_width_sd": col("cate_width_sd"),
+            "ite_interval_coverage": col("ite_coverage"), "ite_interval_width_sd": col("ite_width_sd"),
+            "ite_interval_infinite_share": col("ite_infinite_share"),
+            "paper_cate_r2_table2_only": col("paper_cate_r2"),
+        })
+    return pd.DataFrame(rows)
+
+
+def failures_table(results: pd.DataFrame) -> pd.DataFrame:
+    """Failed fits per (setting, estimator, status) with a count and the first error message."""
+    bad = results[results["status"] != "ok"]
+    if bad.empty:
+        return pd.DataFrame(columns=["setting", "estimator", "status", "count", "first_error"])
+    return (bad.groupby(["setting", "estimator", "status"], sort=False)
+            .agg(count=("dataset", "size"), first_error=("error", "first")).reset_index())
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    v = float(value)
+    if math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    if v != 0 and (abs(v) >= 1e4 or abs(v) < 1e-3):
+        return f"{v:.3g}"
+    return f"{v:.4f}"
+
+
+def markdown_table(frame: pd.DataFrame, columns: Sequence[str] | None = None,
+                   headers: Sequence[str] | None = None) -> str:
+    """A GitHub-flavoured markdown table (no extra dependency)."""
+    columns = list(columns or frame.columns)
+    headers = list(headers or columns)
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    for rec in frame[columns].itertuples(index=False):
+        lines.append("| " + " | ".join(_fmt(v) for v in rec) + " |")
+    return "\n".join(lines)
+
+
+def _paper_pivot(table: pd.DataFrame, metrics: dict[str, str], group: str) -> pd.DataFrame:
+    """Estimators as rows, (metric, setting) as columns, like the paper's tables."""
+    sub = table[table["group"] == group]
+    settings = [s for s in ("all", "hidden") if s in set(sub["setting"])] + \
+        sorted(set(sub["setting"]) - {"all", "hidden"})
+    out = pd.DataFrame({"estimator": list(dict.fromkeys(sub["estimator"]))})
+    for metric, title in metrics.items():
+        for s in settings:
+            vals = sub[sub["setting"] == s].set_index("estimator")[metric]
+            out[f"{title} ({SETTING_TITLES.get(s, s)})"] = [vals.get(e, math.nan) for e in out["estimator"]]
+    return out
+
+
+def render_markdown(results: pd.DataFrame, ate: pd.DataFrame, cate: pd.DataFrame,
+                    failures: pd.DataFrame, figures: Sequence[Path] = ()) -> str:
+    """The report's markdown: one ATE and one CATE table per group, failures, figure links."""
+    n_datasets = results[["dataset", "setting"]].drop_duplicates().shape[0]
+    parts = [
+        "# Estimator evaluation",
+        "",
+        f"{len(results)} fits: {n_datasets} dataset-settings x {results['estimator'].nunique()} "
+        f"estimators; {int((results['status'] != 'ok').sum())} failed.",
+        "",
+        "ATE R^2 is `r2_score(y_true=SATE, y_pred=estimate)` across datasets; CATE R^2 uses the "
+        "true ITE as `y_true`; standardized PEHE = PEHE / SD(y); coverage counts units with "
+        "lower < ITE < upper (nominal 0.95); widths are means over finite intervals in SD(y) units "
+        "(weighted conformal can return unbounded intervals where overlap is poor; their share is in "
+        "cate_table.csv). `paper_cate_r2` is the "
+        "reference code's swapped-orientation R^2, shown only to compare with the paper's Table 2.",
+    ]
+    for group in list(dict.fromkeys(ate["group"])):
+        title = "" if group == "all" else f" — {group}"
+        parts += ["", f"## ATE{title}", "",
+                  markdown_table(_paper_pivot(ate, {"ate_r2": "R^2", "ate_rmse": "RMSE"}, group)),
+                  "", f"## CATE and ITE{title}", "",
+                  markdown_table(_paper_pivot(cate, {"mean_cate_r2": "mean CATE R^2",
+                                                     "median_std_pehe": "median std. PEHE"}, group)),
+                  "", "Intervals (coverage of the true ITE; width in SD(y)):", "",
+                  markdown_table(_paper_pivot(cate, {"cate_interval_coverage": "CATE-int. coverage",
+                                                     "cate_interval_width_sd": "CATE-int. width",
+                                                     "ite_interval_coverage": "ITE-int. coverage",
+                                                     "ite_interval_width_sd": "ITE-int. width",
+                                                     "ite_interval_infinite_share": "ITE-int. unbounded"},
+                                                    group)),
+                  "", "For comparison with the paper's Table 2 only (not a primary metric):", "",
+                  markdown_table(_paper_pivot(cate, {"paper_cate_r2_table2_only": "paper_cate_r2"}, group))]
+    parts += ["", "## Failures", ""]
+    parts.append(markdown_table(failures) if len(failures) else "None.")
+    if figures:
+        parts += ["", "## Figures", ""] + [f"![{p.stem}](figures/{p.name})" for p in figures]
+    return "\n".join(parts) + "\n"
+
+
+def _plt() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_ate(results: pd.DataFrame, path: Path) -> Path:
+    """Estimated vs true ATE, one panel per estimator; off-scale estimates are pinned to the edge."""
+    plt = _plt()
+    ok = _ok(results)
+    ok = ok[np.isfinite(pd.to_numeric(ok["ate"], errors="coerce").astype(float))] if "ate" in ok else ok.iloc[:0]
+    names = [e for e in _estimator_order(results) if e in set(ok["estimator"])]
+    cols = min(5, max(1, len(names)))
+    rows = max(1, math.ceil(len(names) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.0 * cols, 3.0 * rows), squeeze=False)
+    sate = ok["sate"].to_numpy(float) if len(ok) else np.array([0.0])
+    lo, hi = float(np.min(sate)), float(np.max(sate))
+    pad = max(hi - lo, 1e-6)
+    lim = (lo - 1.5 * pad, hi + 1.5 * pad)
+    colors = {"all": "tab:blue", "hidden": "tab:orange"}
+    for ax, name in zip(axes.flat, names):
+        sub = ok[ok["estimator"] == name]
+        off = 0
+        for setting, s in sub.groupby("setting"):
+            est = s["ate"].to_numpy(float)
+            off += int(np.sum((est < lim[0]) | (est > lim[1])))
+            ax.scatter(s["sate"], np.clip(est, *lim), s=10, alpha=0.7, label=SETTING_TITLES.get(setting, setting),
+                       color=colors.get(setting))
+        ax.plot(lim, lim, color="grey", lw=0.8)
+        ax.set_xlim(lim)
+        ax.set_ylim(lim)
+        ax.set_title(name + (f" ({off} off-scale)" if off else ""), fontsize=9)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
+    if names:
+        axes.flat[0].legend(fontsize=7)
+    fig.supxlabel("true SATE")
+    fig.supylabel("estimated ATE")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_cate_r2(results: pd.DataFrame, path: Path) -> Path:
+    """Distributions of per-dataset CATE R^2 per estimator and setting (clipped to [-1, 1])."""
+    plt = _plt()
+    ok = _ok(results)
+    names = [e for e in _estimator_order(results)
+             if "cate_r2" in ok and np.isfinite(ok.loc[ok["estimator"] == e, "cate_r2"].astype(float)).any()]
+    settings = [s for s in ("all", "hidden") if s in set(ok["setting"])] or sorted(set(ok["setting"]))
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.8 * len(names) * max(1, len(settings))), 4.0))
+    width = 0.8 / max(1, len(settings))
+    for k, setting in enumerate(settings):
+        data, pos = [], []
+        for i, name in enumerate(names):
+            v = ok[(ok["estimator"] == name) & (ok["setting"] == setting)]["cate_r2"].astype(float).to_numpy()
+            v = np.clip(v[np.isfinite(v)], -1, 1)
+            if len(v):
+                data.append(v)
+                pos.append(i + (k - (len(settings) - 1) / 2) * width)
+        if data:
+            bp = ax.boxplot(data, positions=pos, widths=width * 0.9, patch_artist=True, showfliers=False)
+            for box in bp["boxes"]:
+                box.set_facecolor("tab:blue" if setting == "all" else "tab:orange")
+                box.set_alpha(0.6)
+            ax.plot([], [], color="tab:blue" if setting == "all" else "tab:orange", lw=6, alpha=0.6,
+                    label=SETTING_TITLES.get(setting, setting))
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(names, rotation=45, ha="right", fontsize=8)
+    ax.set_ylabel("CATE R^2 per dataset (clipped to [-1, 1])")
+    if names:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_coverage(cate: pd.DataFrame, path: Path) -> Path:
+    """Interval coverage of the true ITE (nominal 0.95 line) and mean width, per estimator."""
+    plt = _plt()
+    rows = []
+    several = cate["group"].nunique() > 1
+    for _, r in cate.iterrows():
+        for kind in ("cate", "ite"):
+            cov = r[f"{kind}_interval_coverage"]
+            if isinstance(cov, float) and not math.isnan(cov):
+                where = f"{r['group']}: " if several else ""
+                rows.append((f"{where}{r['estimator']} ({kind.upper()})", r["setting"], cov,
+                             r[f"{kind}_interval_width_sd"]))
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, max(3.0, 0.3 * len(rows) + 1)))
+    frame = pd.DataFrame(rows, columns=["label", "setting", "coverage", "width"])
+    labels = list(dict.fromkeys(frame["label"]))
+    settings = list(dict.fromkeys(frame["setting"]))
+    h = 0.8 / max(1, len(settings))
+    for k, setting in enumerate(settings):
+        s = frame[frame["setting"] == setting].set_index("label")
+        ys = np.arange(len(labels)) + (k - (len(settings) - 1) / 2) * h
+        color = "tab:blue" if setting == "all" else "tab:orange"
+        a1.barh(ys, [s["coverage"].get(lbl, np.nan) for lbl in labels], height=h, color=color,
+                label=SETTING_TITLES.get(setting, setting))
+        widths = np.array([s["width"].get(lbl, np.nan) for lbl in labels], dtype=float)
+        a2.barh(ys, np.where(np.isfinite(widths), widths, np.nan), height=h, color=color)
+    for ax in (a1, a2):
+        ax.set_yticks(range(len(labels)))
+        ax.set_yticklabels(labels, fontsize=8)
+        ax.invert_yaxis()
+    a1.axvline(NOMINAL, color="red", lw=1, ls="--")
+    a1.set_xlim(0, 1)
+    a1.set_xlabel("coverage of true ITE")
+    a2.set_xlabel("mean width (SD(y) units, log scale)")
+    if np.isfinite(frame["width"].astype(float)).any() and (frame["width"].astype(float) > 0).any():
+        a2.set_xscale("log")
+    a2.set_yticklabels([])
+    if labels:
+        a1.legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def load_results(path: str | Path) -> pd.DataFrame:
+    """Read an evaluation results Parquet file (merging a journal left by an interrupted run)."""
+    from sdscm.evaluation.runner import ResultStore
+
+    path = Path(path)
+    if not path.exists() and not path.with_name(path.name + ".journal.jsonl").exists():
+        raise SDSCMError(f"{path}: no such results file; run `sdscm benchmark evaluate ... --out {path}` first")
+    store = ResultStore(path)
+    store.close()
+    frame = store.frame()
+    if frame.empty:
+        raise SDSCMError(f"{path}: holds no results")
+    missing = {"dataset", "setting", "estimator", "status", "sate"} - set(frame.columns)
+    if missing:
+        raise SDSCMError(f"{path}: not an evaluation results file (missing columns {sorted(missing)})")
+    return frame
+
+
+def write_report(results: pd.DataFrame | str | Path, out_dir: str | Path, figures: bool = True) -> dict[str, Path]:
+    """Write tables (markdown + CSV) and figures to ``out_dir``; return the paths by name."""
+    from sdscm.results.io import write_frame, write_text
+
+    if not isinstance(results, pd.DataFrame):
+        results = load_results(results)
+    results = normalise(results)
+    out = Path(out_dir)
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    ate, cate, fails = ate_table(results), cate_table(results), failures_table(results)
+    paths = {
+        "ate_csv": write_frame(ate, out / "ate_table.csv"),
+        "cate_csv": write_frame(cate, out / "cate_table.csv"),
+        "failures_csv": write_frame(fails, out / "failures.csv"),
+    }
+    figs: list[Path] = []
+    if figures:
+        figs = [plot_ate(results, out / "figures" / "ate_scatter.png"),
+                plot_cate_r2(results, out / "figures" / "cate_r2.png"),
+                plot_coverage(cate, out / "figures" / "coverage_width.png")]
+        paths.update({p.stem: p for p in figs})
+    paths["report_md"] = write_text(out / "report.md", render_markdown(results, ate, cate, fails, figs))
+    return paths

@@ -1,0 +1,429 @@
+"""Evaluate estimators on benchmark datasets: datasets x settings x estimators -> one row each.
+
+- **Isolation.** An estimator that raises (or runs past its time limit) on a dataset is recorded
+  as a row with ``status`` ``error``/``timeout`` and its message; the run goes on.
+- **Time limit.** A soft limit interrupts the fit with a signal; with worker processes
+  (``jobs >= 1``) a fit that ignores it is killed after a grace period and its worker replaced.
+- **Parallel.** ``jobs`` worker processes (forked, so they share the loaded datasets and any
+  estimator registered in this process), each limited to one BLAS/OpenMP thread when jobs > 1.
+  ``jobs=0`` runs in this process (no hard kill; handy for debugging and tests).
+- **Resumable.** Each finished row is appended to a journal beside the output and the Parquet
+  file is rewritten atomically from time to time; a rerun skips (dataset, setting, estimator,
+  configuration) keys already present, and retries failures only with ``retry_failed``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import multiprocessing as mp
+import os
+import signal
+import threading
+import time
+import traceback
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+
+from sdscm.errors import SDSCMError
+from sdscm.estimators.base import EstimatorConfig, encode_covariates
+from sdscm.evaluation.metrics import dataset_metrics, sd
+
+KEY = ("dataset", "setting", "estimator", "config")
+"""Columns that identify one unit of work (and one results row)."""
+
+HARD_KILL_GRACE = 10.0
+FLUSH_EVERY_S = 30.0
+
+
+class EstimatorTimeout(Exception):
+    """Raised inside a fit when it exceeds its time limit."""
+
+
+@contextlib.contextmanager
+def soft_time_limit(seconds: float | None) -> Iterator[None]:
+    """Raise EstimatorTimeout in the main thread after ``seconds`` (no-op elsewhere or if None)."""
+    usable = (seconds is not None and seconds > 0 and hasattr(signal, "setitimer")
+              and threading.current_thread() is threading.main_thread())
+    if not usable:
+        yield
+        return
+
+    def on_alarm(signum: int, frame: Any) -> None:
+        raise EstimatorTimeout(f"exceeded the time limit of {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    outer_delay, outer_interval = signal.setitimer(signal.ITIMER_REAL, float(seconds))
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        if outer_delay > 0:  # give back a timer someone else had set (e.g. pytest-timeout)
+            remaining = max(outer_delay - (time.monotonic() - started), 1e-3)
+            signal.setitimer(signal.ITIMER_REAL, remaining, outer_interval)
+
+
+def default_group(dataset: Any) -> str:
+    """Across-dataset metrics are computed per group: the dataset's ``metadata['group']`` (or
+    ``model``/``family`` when they are plain strings), else one group for all."""
+    meta = getattr(dataset, "metadata", None) or {}
+    for key in ("group", "model", "family"):
+        value = meta.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return "all"
+
+
+def load_benchmark(source: str | Path, settings: Sequence[str] = ("all",),
+                   max_datasets: int | None = None) -> list[Any]:
+    """Datasets of a generated benchmark folder (or file) or of the paper's CSVs, in each setting.
+
+    Detection: a ``.csv`` file, or a folder with CSVs and no manifest or Parquet datasets, is the
+    paper's reference layout; anything else is read as a generated benchmark. Each dataset's
+    ``metadata['group']`` (across-dataset metrics are per group) is set unless present: the
+    folder's name (one generating model per folder, as in the paper's released data), or, for a
+    folder of CSVs whose names start with different prefixes before the first ``_`` (e.g.
+    ``gpt2_bcancer_0.csv`` and ``llama-3-8b_bcancer_0.csv``), that prefix.
+    """
+    from sdscm.benchmark import iter_datasets, load_reference
+
+    path = Path(source)
+    if not path.exists():
+        raise SDSCMError(f"{path}: no such benchmark folder or file")
+    folder = path if path.is_dir() else path.parent
+    reference = (path.is_file() and path.suffix.lower() == ".csv") or (
+        path.is_dir() and not (path / "manifest.json").exists() and not (path / "data").is_dir()
+        and not any(path.glob("*.parquet")) and any(path.glob("*.csv")))
+    by_prefix = reference and len({f.stem.split("_")[0] for f in folder.glob("*.csv")}) > 1
+    out: list[Any] = []
+    for setting in settings:
+        found = load_reference(path, view=setting) if reference else iter_datasets(path, view=setting)
+        for k, ds in enumerate(found):
+            if max_datasets is not None and k >= max_datasets:
+                break
+            meta = dict(ds.metadata or {})
+            if not meta.get("group"):
+                meta["group"] = ds.name.split("_")[0] if by_prefix else folder.resolve().name
+            ds.metadata = meta
+            out.append(ds)
+    if not out:
+        raise SDSCMError(f"{path}: no datasets found")
+    return out
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=lambda v: v.item() if hasattr(v, "item") else repr(v))
+
+
+def _base_row(dataset: Any, config: EstimatorConfig, seed: int, group: str | None) -> dict[str, Any]:
+    """The identifying and descriptive columns of a results row (no estimate yet)."""
+    y = np.asarray(dataset.y, dtype=float)
+    ite = np.asarray(dataset.mu1, dtype=float) - np.asarray(dataset.mu0, dtype=float)
+    t = np.asarray(dataset.t).astype(int)
+    e = getattr(dataset, "e", None)
+    both_arms = 0 < t.sum() < len(t)
+    return {
+        "dataset": dataset.name, "setting": dataset.view,
+        "group": group if group is not None else default_group(dataset),
+        "estimator": config.display, "estimator_name": config.name, "config": config.key,
+        "encoding": config.encoding, "params": _json(dict(config.params)), "seed": seed,
+        "n": int(len(y)), "p": int(dataset.X.shape[1]), "treated_share": float(np.mean(t)),
+        "sate": float(np.mean(ite)),
+        "naive_difference": float(y[t == 1].mean() - y[t == 0].mean()) if both_arms else math.nan,
+        "sd_y": sd(y), "sd_ite": sd(ite),
+        "true_min_propensity": float(np.min(np.minimum(e, 1 - e))) if e is not None else math.nan,
+        "status": "ok", "error": "", "seconds": math.nan, "outputs": "", "info": "{}",
+    }
+
+
+def run_one(dataset: Any, config: EstimatorConfig, *, seed: int = 0, time_limit: float | None = None,
+            group: str | None = None) -> dict[str, Any]:
+    """Fit one configured estimator on one dataset and score it: a results row (never raises for a
+    failing fit; the row's ``status`` and ``error`` say what happened)."""
+    row = _base_row(dataset, config, seed, group)
+    y = np.asarray(dataset.y, dtype=float)
+    ite = np.asarray(dataset.mu1, dtype=float) - np.asarray(dataset.mu0, dtype=float)
+    t = np.asarray(dataset.t).astype(int)
+    start = time.perf_counter()
+    try:
+        X = encode_covariates(dataset.X, list(dataset.categories), config.encoding)
+        estimator = config.build(seed)
+        with soft_time_limit(time_limit):
+            result = estimator.estimate(X, t, y)
+        row["seconds"] = time.perf_counter() - start
+        result.checked(len(y), config.display)
+        row.update(dataset_metrics(ite, y, result))
+        row["outputs"] = ",".join(sorted(result.outputs()))
+        row["info"] = _json(result.info)
+    except EstimatorTimeout as exc:
+        row.update(status="timeout", error=str(exc), seconds=time.perf_counter() - start)
+    except Exception as exc:  # isolation: any failure of a fit becomes a recorded row
+        where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+        site = f" (at {Path(where.filename).name}:{where.lineno})" if where else ""
+        row.update(status="error", error=f"{type(exc).__name__}: {exc}"[:2000] + site,
+                   seconds=time.perf_counter() - start)
+    return row
+
+
+class ResultStore:
+    """Rows keyed by ``KEY`` in a Parquet file plus an append-only journal of rows not yet in it.
+
+    A crash loses at most the fits in flight: every finished row is in the journal (flushed and
+    synced), and loading merges file and journal.
+    """
+
+    def __init__(self, path: str | Path | None):
+        self.path = Path(path) if path is not None else None
+        self.rows: dict[tuple, dict[str, Any]] = {}
+        if self.path is None:
+            return
+        if self.path.suffix.lower() not in (".parquet", ".pq"):
+            raise SDSCMError(f"{self.path}: results are written as Parquet; use a .parquet file name")
+        self.journal = self.path.with_name(self.path.name + ".journal.jsonl")
+        if self.path.exists():
+            try:
+                frame = pd.read_parquet(self.path)
+            except Exception as exc:
+                raise SDSCMError(f"{self.path}: cannot read existing results ({exc}); move it away "
+                                 f"or choose another --out") from None
+            for rec in frame.to_dict("records"):
+                self.rows[tuple(rec[k] for k in KEY)] = rec
+        if self.journal.exists():
+            for line in self.journal.read_text(encoding="utf-8").splitlines():
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:  # a line cut by a crash
+                    continue
+                self.rows[tuple(rec[k] for k in KEY)] = rec
+        self._journal_handle = None
+
+    def is_done(self, key: tuple, retry_failed: bool = False) -> bool:
+        row = self.rows.get(key)
+        return row is not None and (row.get("status") == "ok" or not retry_failed)
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.rows[tuple(row[k] for k in KEY)] = row
+        if self.path is None:
+            return
+        if self._journal_handle is None:
+            self.journal.parent.mkdir(parents=True, exist_ok=True)
+            self._journal_handle = open(self.journal, "a", encoding="utf-8")
+        self._journal_handle.write(json.dumps(row, default=str) + "\n")
+        self._journal_handle.flush()
+        os.fsync(self._journal_handle.fileno())
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(list(self.rows.values()))
+
+    def flush(self) -> None:
+        """Rewrite the Parquet file atomically with every row, then drop the journal."""
+        if self.path is None:
+            return
+        from sdscm.results.io import write_frame
+
+        write_frame(self.frame(), self.path)
+        if self._journal_handle is not None:
+            self._journal_handle.close()
+            self._journal_handle = None
+        if self.journal.exists():
+            self.journal.unlink()
+
+    def close(self) -> None:
+        if getattr(self, "_journal_handle", None) is not None:
+            self._journal_handle.close()
+            self._journal_handle = None
+
+
+def _limit_threads(threads: int | None) -> Any:
+    if threads is None:
+        return contextlib.nullcontext()
+    try:
+        from threadpoolctl import threadpool_limits
+
+        return threadpool_limits(limits=threads)
+    except ImportError:
+        return contextlib.nullcontext()
+
+
+def _worker(conn: Connection, datasets: Sequence[Any], configs: Sequence[EstimatorConfig],
+            groups: Sequence[str], seed: int, time_limit: float | None, threads: int | None) -> None:
+    """Worker process: receive (task id, dataset index, config index), send back the row."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
+    with _limit_threads(threads):
+        while True:
+            try:
+                msg = conn.recv()
+            except EOFError:
+                return
+            if msg is None:
+                return
+            task_id, i, j = msg
+            row = run_one(datasets[i], configs[j], seed=seed, time_limit=time_limit, group=groups[i])
+            conn.send((task_id, row))
+
+
+def _failure_row(dataset: Any, config: EstimatorConfig, seed: int, group: str, status: str,
+                 error: str, seconds: float) -> dict[str, Any]:
+    """The row of a fit whose worker had to be killed or died."""
+    row = _base_row(dataset, config, seed, group)
+    row.update(status=status, error=error, seconds=seconds)
+    return row
+
+
+def evaluate(datasets: Sequence[Any], estimators: Sequence[EstimatorConfig], *,
+             out: str | Path | None = None, jobs: int = 1, time_limit: float | None = 600.0,
+             seed: int = 0, retry_failed: bool = False, progress: bool = True,
+             group: Callable[[Any], str] = default_group,
+             on_row: Callable[[dict[str, Any]], None] | None = None) -> pd.DataFrame:
+    """Evaluate every estimator on every dataset (each dataset object is one view/setting).
+
+    Returns all rows (including those of earlier runs found in ``out``). ``jobs=0`` runs in this
+    process; ``jobs>=1`` uses that many worker processes with a hard time limit.
+    """
+    datasets = list(datasets)
+    estimators = list(estimators)
+    names = [(d.name, d.view) for d in datasets]
+    if len(set(names)) != len(names):
+        dup = next(n for n in names if names.count(n) > 1)
+        raise SDSCMError(f"two datasets share the name {dup[0]!r} in setting {dup[1]!r}; names must be unique")
+    labels = [c.display for c in estimators]
+    if len(set(labels)) != len(labels):
+        raise SDSCMError(f"estimator labels must be unique, got {labels}")
+    groups = [group(d) for d in datasets]
+    store = ResultStore(out)
+    tasks = [(i, j) for i, d in enumerate(datasets) for j, c in enumerate(estimators)
+             if not store.is_done((d.name, d.view, c.display, c.key), retry_failed)]
+
+    bar = _progress_bar(len(tasks), progress)
+    failures = 0
+
+    def record(row: dict[str, Any]) -> None:
+        nonlocal failures
+        store.add(row)
+        failures += row["status"] != "ok"
+        if on_row is not None:
+            on_row(row)
+        if bar is not None:
+            bar.set_postfix_str(f"failed {failures}", refresh=False)
+            bar.update(1)
+
+    try:
+        if jobs <= 0:
+            for i, j in tasks:
+                record(run_one(datasets[i], estimators[j], seed=seed, time_limit=time_limit, group=groups[i]))
+        elif tasks:
+            _run_pool(datasets, estimators, groups, tasks, seed, time_limit, jobs, record, store)
+    finally:
+        if bar is not None:
+            bar.close()
+        store.flush()
+        store.close()
+    return _ordered(store.frame(), datasets, estimators)
+
+
+def _progress_bar(total: int, enabled: bool) -> Any:
+    if not enabled or total == 0:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="fits", unit="fit", dynamic_ncols=True)
+
+
+def _ordered(frame: pd.DataFrame, datasets: Sequence[Any], estimators: Sequence[EstimatorConfig]) -> pd.DataFrame:
+    if frame.empty:
+        return frame
+    d_order = {(d.name, d.view): k for k, d in enumerate(datasets)}
+    e_order = {c.display: k for k, c in enumerate(estimators)}
+    big = len(d_order) + len(e_order) + 1
+    frame = frame.assign(
+        _d=[d_order.get((a, b), big) for a, b in zip(frame["dataset"], frame["setting"])],
+        _e=[e_order.get(x, big) for x in frame["estimator"]],
+    )
+    return frame.sort_values(["setting", "_d", "_e"], kind="stable").drop(columns=["_d", "_e"]).reset_index(drop=True)
+
+
+def _run_pool(datasets: Sequence[Any], estimators: Sequence[EstimatorConfig], groups: Sequence[str],
+              tasks: list[tuple[int, int]], seed: int, time_limit: float | None, jobs: int,
+              record: Callable[[dict[str, Any]], None], store: ResultStore) -> None:
+    """Supervise ``jobs`` worker processes: dispatch tasks, collect rows, kill stuck fits."""
+    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+    ctx = mp.get_context(method)
+    threads = 1 if jobs > 1 else None
+    hard = None if time_limit is None else time_limit + max(HARD_KILL_GRACE, 0.25 * time_limit)
+    queue = list(reversed(tasks))
+    workers: list[dict[str, Any]] = []
+    last_flush = time.monotonic()
+
+    def spawn() -> dict[str, Any]:
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=_worker, args=(child, datasets, estimators, groups, seed, time_limit, threads),
+                           daemon=True)
+        proc.start()
+        child.close()
+        return {"proc": proc, "conn": parent, "task": None, "start": 0.0}
+
+    def dispatch(w: dict[str, Any]) -> None:
+        if queue:
+            i, j = queue.pop()
+            w["task"], w["start"] = (i, j), time.monotonic()
+            w["conn"].send(((i, j), i, j))
+        else:
+            w["task"] = None
+
+    def fail_task(w: dict[str, Any], status: str, error: str) -> None:
+        i, j = w["task"]
+        record(_failure_row(datasets[i], estimators[j], seed, groups[i], status, error,
+                            time.monotonic() - w["start"]))
+
+    try:
+        for _ in range(min(jobs, len(tasks))):
+            w = spawn()
+            workers.append(w)
+            dispatch(w)
+        while any(w["task"] is not None for w in workers):
+            busy = [w for w in workers if w["task"] is not None]
+            ready = wait([w["conn"] for w in busy], timeout=0.5)
+            now = time.monotonic()
+            for w in busy:
+                if w["conn"] in ready:
+                    try:
+                        _, row = w["conn"].recv()
+                    except (EOFError, OSError):
+                        code = w["proc"].exitcode if not w["proc"].is_alive() else None
+                        w["proc"].join(timeout=1)
+                        code = w["proc"].exitcode if code is None else code
+                        fail_task(w, "error", f"worker process died (exit code {code}); "
+                                              f"out of memory or a crash in native code")
+                        w.update(spawn())
+                        dispatch(w)
+                        continue
+                    record(row)
+                    dispatch(w)
+                elif hard is not None and now - w["start"] > hard:
+                    w["proc"].kill()
+                    w["proc"].join(timeout=5)
+                    w["conn"].close()
+                    fail_task(w, "timeout", f"exceeded the time limit of {time_limit:g} s (killed)")
+                    w.update(spawn())
+                    dispatch(w)
+            if time.monotonic() - last_flush > FLUSH_EVERY_S:
+                store.flush()
+                last_flush = time.monotonic()
+    finally:
+        for w in workers:
+            try:
+                w["conn"].send(None)
+            except (OSError, ValueError):
+                pass
+        for w in workers:
+            w["proc"].join(timeout=2)
+            if w["proc"].is_alive():
+                w["proc"].kill()
+                w["proc"].join(timeout=2)
