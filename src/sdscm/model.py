@@ -24,7 +24,7 @@ from sdscm.semantics.noise import abduct_gumbel, uniforms
 from sdscm.spec.schema import ModelFile
 
 NOISE_MODES = ("shared", "fresh")
-DEFAULT_CHUNK_UNITS = 64
+DEFAULT_CHUNK_UNITS = 32
 
 
 CacheOption = bool | str | Path | None

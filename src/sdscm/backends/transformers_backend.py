@@ -390,7 +390,7 @@ class TransformersBackend:
         model_obj: Any | None = None,
         tokenizer_obj: Any | None = None,
         prefix_cache: bool = True,
-        prefix_cache_mb: int = 1024,
+        prefix_cache_mb: int = 640,
         track_tokens: bool = False,
     ) -> None:
         if int(max_batch_tokens) <= 0:

@@ -74,7 +74,7 @@ class ModelSection(_Strict):
         default=True,
         description="Reuse key/value states of shared context prefixes (same scores, much faster).",
     )
-    prefix_cache_mb: int = Field(default=1024, gt=0, description="Memory budget of those states.")
+    prefix_cache_mb: int = Field(default=640, gt=0, description="Memory budget of those states.")
 
 
 class BenchmarkSection(_Strict):
