@@ -323,6 +323,9 @@ def evaluate(datasets: Sequence[Any], estimators: Sequence[EstimatorConfig], *,
     finally:
         if bar is not None:
             bar.close()
+        if store.rows:  # write rows in dataset/estimator order, whatever order workers finished in
+            ordered = _ordered(store.frame(), datasets, estimators)
+            store.rows = {tuple(r[k] for k in KEY): r for r in ordered.to_dict("records")}
         store.flush()
         store.close()
     return _ordered(store.frame(), datasets, estimators)
