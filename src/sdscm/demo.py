@@ -13,7 +13,6 @@ import pandas as pd
 from sdscm.backends.base import ScoringBackend
 from sdscm.graph.draw import draw_dag
 from sdscm.model import SDSCM
-from sdscm.engine.interventions import describe_interventions, parse_interventions
 from sdscm.results.frames import prob_column, world_columns, world_frame
 from sdscm.results.io import write_frame
 from sdscm.spec import load_spec
@@ -71,8 +70,8 @@ def run_demo(
     factual, worlds = model.potential_outcome_worlds(ids, seeds, arms, progress=progress)
     frame = world_frame(model.variables, factual, seeds)
     for arm, world in zip(arms, worlds):
-        suffix = "|" + describe_interventions(parse_interventions(model.domains, arm))
-        frame = pd.concat([frame, pd.DataFrame(world_columns(model.variables, world, suffix))], axis=1)
+        frame = pd.concat([frame, pd.DataFrame(world_columns(model.variables, world, model.world_suffix(arm)))],
+                          axis=1)
     y_col = prob_column(bench.outcome, outcome_value)
     mu0 = frame[f"{y_col}|do({bench.treatment}={bench.control})"].to_numpy()
     mu1 = frame[f"{y_col}|do({bench.treatment}={bench.treated})"].to_numpy()
@@ -89,12 +88,3 @@ def run_demo(
         seconds=time.perf_counter() - started, data_path=data_path, dag_path=dag_path,
     )
 
-
-def summary_table(summary: DemoSummary) -> pd.DataFrame:
-    """The demo's printed numbers as a small table."""
-    return pd.DataFrame(
-        {
-            "quantity": ["naive difference in means", "true sample ATE"],
-            "value": [summary.naive_difference, summary.sample_ate],
-        }
-    )

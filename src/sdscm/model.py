@@ -199,13 +199,15 @@ class SDSCM:
         Returns the units' columns plus the counterfactual world's columns suffixed `|do(...)`.
         """
         world = self.counterfactual_world(units, do, noise, seed=seed, progress=progress)
-        parsed = {**self.interventions, **parse_interventions(self.domains, do)}
-        suffix = "|" + describe_interventions(parsed)
-        cols = world_columns(self.variables, world, suffix, scores)
+        cols = world_columns(self.variables, world, self.world_suffix(do), scores)
         out = units.reset_index(drop=True).copy()
         for name, col in cols.items():
             out[name] = col
         return out
+
+    def world_suffix(self, do: Mapping[str, Any]) -> str:
+        """Column suffix naming the world of this model under `do`, e.g. `|do(T=b)`."""
+        return "|" + describe_interventions({**self.interventions, **parse_interventions(self.domains, do)})
 
     def counterfactual_world(self, units: pd.DataFrame, do: Mapping[str, Any], noise: str = "shared",
                              *, seed: int | None = None, progress: bool = False) -> World:

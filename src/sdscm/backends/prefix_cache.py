@@ -64,7 +64,6 @@ class PrefixCache:
         self.root = PrefixNode(tokens=(), kv=None)
         self.nbytes = 0
         self._clock = itertools.count(1)
-        self.hits_tokens = 0
         self.evicted_tokens = 0
 
     def __len__(self) -> int:
