@@ -6,6 +6,7 @@ weather -> activity (treatment) -> time (outcome), weather -> time), so they run
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,10 @@ from sdscm.benchmark import (
     simulate_dataset,
 )
 from sdscm.benchmark.generate import dataset_frame, variable_roles
+from sdscm.benchmark.storage import writer_lock
+
+# The module, not the function `sdscm.benchmark.generate` that shadows its name in the package.
+generate_module = importlib.import_module("sdscm.benchmark.generate")
 from sdscm.model import SDSCM
 from sdscm.results.frames import prob_column
 
@@ -220,6 +225,29 @@ def test_bad_arguments_are_one_clear_error(tmp_path: Path) -> None:
     (tmp_path / "other" / "notes.txt").write_text("mine")
     with pytest.raises(BenchmarkError, match="not an sdscm benchmark folder"):
         _run(tmp_path / "other")
+
+
+def test_mismatched_resume_fails_before_the_model_loads(tmp_path: Path, monkeypatch) -> None:
+    """Resuming with other arguments is refused before any model is loaded (no wasted load time)."""
+    _run(tmp_path / "b", variants=1, datasets_per_variant=1)
+
+    def no_model_load(*args, **kwargs):
+        raise AssertionError("the model was loaded before the argument check")
+
+    monkeypatch.setattr(generate_module, "_default_backend", no_model_load)
+    with pytest.raises(BenchmarkError, match=r"different arguments[\s\S]*seed: 3 before, 4 now"):
+        generate(weather_spec(), tmp_path / "b", variants=1, datasets_per_variant=1, n=N, seed=4)
+
+
+def test_second_writer_on_the_same_folder_is_refused(tmp_path: Path) -> None:
+    """While one run holds the folder, another run on it stops with a clear error and writes nothing."""
+    out = tmp_path / "run"
+    with writer_lock(out):
+        with pytest.raises(BenchmarkError, match=r"another sdscm run is writing into .*different --out"):
+            _run(out)
+        assert not (out / "manifest.json").exists()
+    result = _run(out)  # the lock is released with its holder
+    assert result.generated == 4
 
 
 def test_roles_are_in_parquet_metadata(tmp_path: Path) -> None:

@@ -58,6 +58,7 @@ from sdscm.benchmark.storage import (
     read_dataset,
     write_dataset,
     write_manifest,
+    writer_lock,
 )
 from sdscm.engine.compiled import choose_phrasings
 from sdscm.engine.noise_sources import SeededNoise
@@ -505,6 +506,31 @@ def generate(
     spec, family_info = _load_family(family, model, dtype)
     design = resolve_design(spec, treatment=treatment, control=control, treated=treated, outcome=outcome,
                             outcome_value=outcome_value, quantity=quantity)
+    scoring = {k: getattr(spec.model, k) for k in
+               ("dtype", "device", "start_token", "length_normalize", "score_suffix", "max_batch_tokens")}
+    parameters = {
+        "family_sha256": family_info["spec_sha256"], "variants": int(variants),
+        "datasets_per_variant": int(datasets_per_variant), "n": int(n), "seed": int(seed),
+        "design": design.as_dict(), "model_fingerprint": None, "scoring": scoring,
+        "formats": list(formats),
+    }
+    # Fail fast on a folder written with other arguments, before the model loads (the weights'
+    # fingerprint is compared once it is known).
+    check_output_folder(out, parameters, ignore=("model_fingerprint",))
+    with writer_lock(out):
+        return _generate_locked(
+            spec, family_info, design, out, parameters, variants=variants,
+            datasets_per_variant=datasets_per_variant, n=n, seed=seed, formats=formats, jobs=jobs,
+            backend=backend, cache=cache, progress=progress, on_dataset=on_dataset, started=started)
+
+
+def _generate_locked(spec: ModelFile, family_info: dict[str, Any], design: Design, out: Path,
+                     parameters: dict[str, Any], *, variants: int, datasets_per_variant: int, n: int,
+                     seed: int, formats: tuple[str, ...], jobs: int, backend: ScoringBackend | None,
+                     cache: CacheOption, progress: bool,
+                     on_dataset: Callable[[dict[str, Any]], None] | None, started: float
+                     ) -> GenerationResult:
+    """The body of :func:`generate`, run while this process holds the folder's writer lock."""
     uses_lm = any(v.mechanism == "lm" for v in spec.variables)
     injected = backend is not None
     if uses_lm and backend is None:
@@ -512,14 +538,8 @@ def generate(
     model_info = _model_info(spec, backend, injected)
     if jobs > 1 and not injected:
         backend = None  # loaded here for its fingerprint only; every worker loads its own
-    scoring = {k: getattr(spec.model, k) for k in
-               ("dtype", "device", "start_token", "length_normalize", "score_suffix", "max_batch_tokens")}
-    parameters = {
-        "family_sha256": family_info["spec_sha256"], "variants": int(variants),
-        "datasets_per_variant": int(datasets_per_variant), "n": int(n), "seed": int(seed),
-        "design": design.as_dict(), "model_fingerprint": model_info["fingerprint"], "scoring": scoring,
-        "formats": list(formats),
-    }
+    parameters = {**parameters, "model_fingerprint": model_info["fingerprint"]}
+    scoring = parameters["scoring"]
     check_output_folder(out, parameters)
     jobs_all = [
         DatasetJob(k, d, dataset_seed(seed, k, d), dataset_name(k, d),

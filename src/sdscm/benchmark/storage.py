@@ -3,6 +3,7 @@
 A run folder holds::
 
     manifest.json                         parameters, phrasings, seeds, model, versions, per-dataset stats
+    .sdscm.lock                           held while a run writes here (a second run stops with an error)
     data/variant000_dataset0000.parquet   one file per dataset (ACIC-style columns, roles in metadata)
     reference/variant000_dataset0000.csv  the same dataset in the paper's CSV layout (--format reference)
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -31,6 +33,7 @@ from sdscm.semantics.text import render, story
 FORMAT_NAME = "sdscm-benchmark"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+LOCK_FILE = ".sdscm.lock"
 DATA_DIR = "data"
 REFERENCE_DIR = "reference"
 METADATA_KEY = b"sdscm"
@@ -249,10 +252,13 @@ def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
     return [] if old == new else [f"{prefix.rstrip('.')}: {old!r} before, {new!r} now"]
 
 
-def check_output_folder(out: Path, parameters: dict[str, Any]) -> dict[str, Any] | None:
+def check_output_folder(out: Path, parameters: dict[str, Any],
+                        ignore: Sequence[str] = ()) -> dict[str, Any] | None:
     """Accept a new/empty folder or a run with the same parameters; else one clear error.
 
-    Returns the existing manifest when resuming.
+    `ignore` names top-level parameters left out of the comparison (the model fingerprint is only
+    known once the model is loaded, so a first check without it fails fast). Returns the existing
+    manifest when resuming.
     """
     if out.exists() and not out.is_dir():
         raise BenchmarkError(f"--out {out} is a file; give a folder for the benchmark")
@@ -266,7 +272,8 @@ def check_output_folder(out: Path, parameters: dict[str, Any]) -> dict[str, Any]
                 "pick a new --out"
             )
         return None
-    diffs = _differences(manifest.get("parameters"), parameters)
+    before = {k: v for k, v in (manifest.get("parameters") or {}).items() if k not in ignore}
+    diffs = _differences(before, {k: v for k, v in parameters.items() if k not in ignore})
     if diffs:
         raise BenchmarkError(
             f"--out {out} holds a benchmark generated with different arguments:\n"
@@ -274,3 +281,27 @@ def check_output_folder(out: Path, parameters: dict[str, Any]) -> dict[str, Any]
             + "\nPick a new --out, or repeat the original arguments to resume that run."
         )
     return manifest
+
+
+@contextmanager
+def writer_lock(out: Path) -> Iterator[None]:
+    """Hold `out`/.sdscm.lock while a run writes into `out`: a second run on the same folder stops.
+
+    The lock is an OS file lock, so a killed run releases it; the lock file itself may stay behind
+    and is harmless.
+    """
+    from filelock import FileLock, Timeout
+
+    out.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(out / LOCK_FILE), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise BenchmarkError(
+            f"another sdscm run is writing into {out} (it holds {out / LOCK_FILE}); wait for it to finish "
+            "or give a different --out"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
