@@ -180,6 +180,7 @@ def test_unusual_head_detected_by_probe() -> None:
     assert got == pytest.approx(want, abs=1e-4)
 
 
+@pytest.mark.filterwarnings("ignore:dtype bfloat16 on a CPU")
 def test_bfloat16_is_close_to_float32() -> None:
     """bf16 runs (log_softmax in float32) and stays close to fp32 (loose tolerance)."""
     fp32 = tiny_backend("llama")
@@ -189,6 +190,24 @@ def test_bfloat16_is_close_to_float32() -> None:
     a, b = flat(fp32.score(REQUESTS)), flat(bf16.score(REQUESTS))
     assert np.all(np.isfinite(b))
     np.testing.assert_allclose(b, a, rtol=0.1, atol=0.5)
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_bfloat16_warns_only_on_cpus_without_native_bf16(monkeypatch, native: bool) -> None:
+    """bf16 on a CPU without bf16 instructions (6-7x slower matmuls) warns and suggests float32."""
+    import warnings
+
+    import sdscm.backends.transformers_backend as tb
+
+    monkeypatch.setattr(tb, "cpu_has_native_bf16", lambda: native)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tiny_backend("llama", dtype="bfloat16")
+        tiny_backend("llama", dtype="float32")
+    slow = [w for w in caught if "without native bf16" in str(w.message)]
+    assert len(slow) == (0 if native else 1)
+    if slow:
+        assert "use dtype float32" in str(slow[0].message)
 
 
 def test_pack_batches_respects_budget() -> None:
