@@ -199,6 +199,40 @@ def compare(fast: dict, naive: dict) -> tuple[bool, float]:
     return same, float(max(diffs))
 
 
+def deviation_from(run: dict, reference: dict) -> dict:
+    """How far a run (bf16) is from a reference run (fp32) of the same units: probabilities and values."""
+    import numpy as np
+
+    diffs = [np.abs(np.array(a) - np.array(b)) for a, b in zip(run["factual_probs"], reference["factual_probs"])]
+    values = np.array(run["values"]) == np.array(reference["values"])
+    outcome = [np.array(run["outcome_values"][a]) == np.array(reference["outcome_values"][a]) for a in range(2)]
+    return {
+        "fp32_max_prob_diff": float(max(d.max() for d in diffs)),
+        "fp32_mean_prob_diff": float(np.mean(np.concatenate([d.ravel() for d in diffs]))),
+        "fp32_same_unit_share": float(values.all(axis=1).mean()),
+        "fp32_same_value_share": float(values.mean()),
+        "fp32_same_arm_outcome_share": float(np.mean(np.concatenate(outcome))),
+    }
+
+
+def machine_info() -> dict:
+    """What the numbers were measured on (load average included: these machines are shared)."""
+    import platform
+
+    import torch
+
+    from sdscm.backends.transformers_backend import cpu_has_native_bf16
+
+    return {
+        "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(), "native_bf16": cpu_has_native_bf16(),
+        "device": os.environ.get("SDSCM_BENCH_DEVICE", "cpu"),
+        "model": os.environ.get("SDSCM_BENCH_MODEL") or "packaged SmolLM2-135M-Instruct",
+        "platform": platform.platform(), "load_average": os.getloadavg(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--worker", choices=["sdscm", "naive"])
@@ -221,6 +255,7 @@ def main() -> None:
         Path(args.json).write_text(json.dumps(result))
         return
 
+    started_load = os.getloadavg()
     sizes = [20, 50] if args.quick else [int(s) for s in args.sizes.split(",")]
     naive_units = 4 if args.quick else args.naive_units
     rows = []
@@ -230,25 +265,35 @@ def main() -> None:
     naive_tokens_per_unit = naive["forward_tokens"] / naive_units
     print(f"  {naive_per_unit:.2f} s/unit wall, {naive['cpu_s'] / naive_units:.2f} s/unit CPU, "
           f"{naive_tokens_per_unit:.0f} tokens/unit", flush=True)
+    naive_cpu_per_unit = naive["cpu_s"] / naive_units
     for n in sizes:
         bf16 = sizes if args.bf16_sizes is None else [int(x) for x in args.bf16_sizes.split(",") if x]
+        fp32_run = None
         for dtype in ("float32", "bfloat16") if n in bf16 else ("float32",):
             fast = _subprocess("sdscm", n, dtype)
             same, diff = compare(fast, naive) if dtype == "float32" else (None, None)
+            if dtype == "float32":
+                fp32_run = fast
             row = {
                 "n": n, "dtype": dtype, "sdscm_s_per_unit": fast["wall_s"] / n,
                 "sdscm_cpu_s_per_unit": fast["cpu_s"] / n, "naive_s_per_unit": naive_per_unit,
+                "naive_cpu_s_per_unit": naive_cpu_per_unit,
                 "speedup": naive_per_unit / (fast["wall_s"] / n),
+                "speedup_cpu": naive_cpu_per_unit / (fast["cpu_s"] / n),
                 "forward_tokens_per_unit": fast["forward_tokens"] / n,
                 "naive_tokens_per_unit": naive_tokens_per_unit,
                 "minimum_tokens_per_unit": fast["minimum_tokens"] / n,
                 "forward_over_minimum": fast["forward_tokens"] / max(1, fast["minimum_tokens"]),
                 "peak_rss_mb": fast["peak_rss_mb"], "same_values_as_naive": same, "max_prob_diff": diff,
             }
+            if dtype == "bfloat16" and fp32_run is not None:
+                row.update(deviation_from(fast, fp32_run))
             rows.append(row)
             print(json.dumps(row), flush=True)
     ablation = [] if args.skip_ablation else run_ablation(args.ablation_n or min(sizes))
-    result = {"naive": {k: naive[k] for k in ("n", "wall_s", "cpu_s", "forward_tokens", "peak_rss_mb")},
+    machine = machine_info()
+    result = {"machine": machine, "started_load_average": started_load,
+              "naive": {k: naive[k] for k in ("n", "wall_s", "cpu_s", "forward_tokens", "peak_rss_mb")},
               "rows": rows, "ablation": ablation}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))
@@ -261,30 +306,39 @@ def run_ablation(n: int) -> list[dict]:
     for mode in ("dedup", "batched", "prefix"):
         r = _subprocess("sdscm", n, "float32", mode)
         ablation.append({"technique": mode, "n": n, "s_per_unit": r["wall_s"] / n,
-                         "forward_tokens_per_unit": r["forward_tokens"] / n})
+                         "cpu_s_per_unit": r["cpu_s"] / n, "forward_tokens_per_unit": r["forward_tokens"] / n})
         print(json.dumps(ablation[-1]), flush=True)
     with tempfile.TemporaryDirectory() as cache_dir:
         _subprocess("sdscm", n, "float32", "prefix", cache_dir)  # fills the cache
         r = _subprocess("sdscm", n, "float32", "prefix", cache_dir)  # re-run: every score is a hit
     ablation.append({"technique": "cache (re-run)", "n": n, "s_per_unit": r["wall_s"] / n,
-                     "forward_tokens_per_unit": r["forward_tokens"] / n})
+                     "cpu_s_per_unit": r["cpu_s"] / n, "forward_tokens_per_unit": r["forward_tokens"] / n})
     print(json.dumps(ablation[-1]), flush=True)
     return ablation
 
 
 def print_table(result: dict) -> None:
-    print("\n| n | dtype | sdscm s/unit (CPU) | naive s/unit | speed-up | fwd tok/unit | naive tok/unit | min tok/unit | fwd/min | peak RSS MB | same values | max |dP| |")
+    print(f"\nmachine: {result['machine']}")
+    print("\n| n | dtype | sdscm s/unit wall (CPU) | naive s/unit wall (CPU) | speed-up wall / CPU | fwd tok/unit | naive tok/unit | min tok/unit | fwd/min | peak RSS MB | same values | max |dP| |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in result["rows"]:
         diff = "" if r["max_prob_diff"] is None else f"{r['max_prob_diff']:.1e}"
         print(f"| {r['n']} | {r['dtype']} | {r['sdscm_s_per_unit']:.3f} ({r['sdscm_cpu_s_per_unit']:.3f}) | "
-              f"{r['naive_s_per_unit']:.2f} | {r['speedup']:.1f}x | {r['forward_tokens_per_unit']:.0f} | "
+              f"{r['naive_s_per_unit']:.2f} ({r['naive_cpu_s_per_unit']:.2f}) | {r['speedup']:.1f}x / "
+              f"{r['speedup_cpu']:.1f}x | {r['forward_tokens_per_unit']:.0f} | "
               f"{r['naive_tokens_per_unit']:.0f} | {r['minimum_tokens_per_unit']:.0f} | {r['forward_over_minimum']:.2f} | "
               f"{r['peak_rss_mb']:.0f} | {r['same_values_as_naive']} | {diff} |")
-    print("\n| technique (cumulative) | n | s/unit | forward tokens/unit |")
+    for r in result["rows"]:
+        if "fp32_max_prob_diff" in r:
+            print(f"bf16 vs fp32 at n={r['n']}: max |dP| {r['fp32_max_prob_diff']:.3g}, mean |dP| "
+                  f"{r['fp32_mean_prob_diff']:.2g}, units with every value equal {r['fp32_same_unit_share']:.3f}, "
+                  f"values equal {r['fp32_same_value_share']:.4f}, arm outcomes equal "
+                  f"{r['fp32_same_arm_outcome_share']:.4f}")
+    print("\n| technique (cumulative) | n | s/unit wall (CPU) | forward tokens/unit |")
     print("|---|---|---|---|")
     for a in result["ablation"]:
-        print(f"| {a['technique']} | {a['n']} | {a['s_per_unit']:.3f} | {a['forward_tokens_per_unit']:.0f} |")
+        print(f"| {a['technique']} | {a['n']} | {a['s_per_unit']:.3f} ({a.get('cpu_s_per_unit', float('nan')):.3f}) | "
+              f"{a['forward_tokens_per_unit']:.0f} |")
 
 
 if __name__ == "__main__":
