@@ -17,8 +17,10 @@ variables have few distinct contexts, so the extrapolation slightly over-estimat
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
+import resource
 import sys
 import tempfile
 import time
@@ -56,15 +58,24 @@ def measure(jobs: int, n: int, datasets: int, family: Path, model: str | None, d
             section = load_spec(family).model
             updates = {k: v for k, v in {"name": model, "dtype": dtype}.items() if v is not None}
             _ = TransformersBackend.from_section(section.model_copy(update=updates)).fingerprint
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), _cpu_seconds()
         result = generate(family, Path(tmp) / "run", variants=1, datasets_per_variant=datasets, n=n,
                           seed=1, jobs=jobs, model=model, dtype=dtype, progress=True,
                           cache=False)  # measure scoring, not the persistent score cache
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, _cpu_seconds() - cpu_started
     per_dataset = seconds / datasets
     per_dataset_1000 = per_dataset * TARGET_N / n
-    return {"jobs": jobs, "n": n, "datasets": datasets, "seconds": seconds, "s_per_dataset": per_dataset,
-            "per_hour_n1000": 3600.0 / per_dataset_1000, "generated": result.generated}
+    return {"jobs": jobs, "n": n, "datasets": datasets, "seconds": seconds, "cpu_seconds": cpu,
+            "s_per_dataset": per_dataset, "cpu_s_per_dataset": cpu / datasets,
+            "per_hour_n1000": 3600.0 / per_dataset_1000, "generated": result.generated,
+            "load_average_after": os.getloadavg()}
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process and its finished children (the --jobs workers), user + system."""
+    own = time.process_time()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own + children.ru_utime + children.ru_stime
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,8 +85,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, nargs="+", default=[1, 2], help="job counts to measure")
     parser.add_argument("--model", default=None, help="model override (default: packaged SmolLM2-135M)")
     parser.add_argument("--dtype", default=None, help="float32 or bfloat16")
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "bench_datasets.json"),
+                        help="where to write the results as JSON")
     args = parser.parse_args(argv)
     family = family_path()
+    load_before = os.getloadavg()
     rows = [measure(j, args.n, args.datasets, family, args.model, args.dtype, warmup=(i == 0))
             for i, j in enumerate(args.jobs)]
     import torch
@@ -84,10 +98,21 @@ def main(argv: list[str] | None = None) -> int:
           f"dtype: {args.dtype or 'float32'}; cuda: {torch.cuda.is_available()}; "
           f"cpus: {os.cpu_count()}; {platform.processor() or platform.machine()}")
     note = "" if args.n == TARGET_N else f" (extrapolated linearly from n={args.n})"
-    print(f"{'jobs':>4} {'n':>6} {'datasets':>8} {'wall s':>9} {'s/dataset':>10} {'datasets/hour at n=1000' + note}")
+    print(f"load average before: {load_before}")
+    print(f"{'jobs':>4} {'n':>6} {'datasets':>8} {'wall s':>9} {'CPU s':>9} {'s/dataset':>10} "
+          f"{'datasets/hour at n=1000' + note}")
     for r in rows:
-        print(f"{r['jobs']:>4} {r['n']:>6} {r['datasets']:>8} {r['seconds']:>9.1f} {r['s_per_dataset']:>10.1f} "
-              f"{r['per_hour_n1000']:>10.1f}")
+        print(f"{r['jobs']:>4} {r['n']:>6} {r['datasets']:>8} {r['seconds']:>9.1f} {r['cpu_seconds']:>9.1f} "
+              f"{r['s_per_dataset']:>10.1f} {r['per_hour_n1000']:>10.1f}")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({
+        "family": family.name, "model": args.model or "SmolLM2-135M-Instruct (packaged)",
+        "dtype": args.dtype or "float32", "cpus": os.cpu_count(), "cuda": torch.cuda.is_available(),
+        "extrapolated_from_n": None if args.n == TARGET_N else args.n, "load_average_before": load_before,
+        "rows": rows,
+    }, indent=2))
+    print(f"results: {out}")
     return 0
 
 
