@@ -221,7 +221,7 @@ def machine_info() -> dict:
 
     import torch
 
-    from sdscm.backends.transformers_backend import cpu_has_native_bf16
+    from sdscm.backends.bf16_cpu import cpu_has_native_bf16
 
     return {
         "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),

@@ -180,7 +180,6 @@ def test_unusual_head_detected_by_probe() -> None:
     assert got == pytest.approx(want, abs=1e-4)
 
 
-@pytest.mark.filterwarnings("ignore:dtype bfloat16 on a CPU")
 def test_bfloat16_is_close_to_float32() -> None:
     """bf16 runs (log_softmax in float32) and stays close to fp32 (loose tolerance)."""
     fp32 = tiny_backend("llama")
@@ -193,21 +192,56 @@ def test_bfloat16_is_close_to_float32() -> None:
 
 
 @pytest.mark.parametrize("native", [False, True])
-def test_bfloat16_warns_only_on_cpus_without_native_bf16(monkeypatch, native: bool) -> None:
-    """bf16 on a CPU without bf16 instructions (6-7x slower matmuls) warns and suggests float32."""
-    import warnings
+@pytest.mark.parametrize("arch", ARCHS)
+def test_bfloat16_uses_fp32_matmuls_only_without_native_bf16(monkeypatch, native: bool, arch) -> None:
+    """Without bf16 instructions every Linear/Conv1D runs bf16 products on fp32 units; weights stay bf16."""
+    import sdscm.backends.bf16_cpu as bf16_cpu
+    from sdscm.backends.bf16_cpu import Fp32AccumulatingLinear
 
-    import sdscm.backends.transformers_backend as tb
+    monkeypatch.setattr(bf16_cpu, "cpu_has_native_bf16", lambda: native)
+    backend = tiny_backend(arch, dtype="bfloat16")
+    fp32 = tiny_backend(arch, dtype="float32")
+    assert fp32.matmul == "native"
+    assert all(p.dtype == torch.bfloat16 for p in backend.model.parameters())
+    swapped = [m for m in backend.model.modules() if type(m).__name__.startswith("Fp32Accumulating")]
+    assert (backend.matmul == "native") == native
+    assert (len(swapped) == 0) == native
+    if not native:
+        assert isinstance(backend.model.get_output_embeddings(), Fp32AccumulatingLinear)
+        scores = flat(backend.score(REQUESTS))
+        assert np.all(np.isfinite(scores))
+        np.testing.assert_allclose(scores, flat(fp32.score(REQUESTS)), rtol=0.1, atol=0.5)
 
-    monkeypatch.setattr(tb, "cpu_has_native_bf16", lambda: native)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        tiny_backend("llama", dtype="bfloat16")
-        tiny_backend("llama", dtype="float32")
-    slow = [w for w in caught if "without native bf16" in str(w.message)]
-    assert len(slow) == (0 if native else 1)
-    if slow:
-        assert "use dtype float32" in str(slow[0].message)
+
+def test_fp32_accumulating_product_is_a_bf16_product() -> None:
+    """It equals a bf16 matmul with exact products and fp32 sums, rounded once to bf16: within one
+    bf16 rounding step of torch's own bf16 kernel (which differs only in the order of its sums)."""
+    from transformers.pytorch_utils import Conv1D
+
+    from sdscm.backends.bf16_cpu import use_fp32_matmuls
+
+    torch.manual_seed(0)
+    x = torch.randn(64, 96).to(torch.bfloat16)
+    linear = torch.nn.Linear(96, 80).to(torch.bfloat16)
+    conv = Conv1D(80, 96).to(torch.bfloat16)
+    torch.nn.init.normal_(conv.bias)
+    with torch.inference_mode():
+        native = [linear(x), conv(x)]
+        exact = [(x.double() @ linear.weight.double().T + linear.bias.double()),
+                 (x.double() @ conv.weight.double() + conv.bias.double())]
+        # bound on the fp32 summation error (products are exact): (k + 1) * 2^-24 * sum of |terms|
+        sum_error = [(97 * 2.0**-24) * (x.double().abs() @ linear.weight.double().abs().T + linear.bias.double().abs()),
+                     (97 * 2.0**-24) * (x.double().abs() @ conv.weight.double().abs() + conv.bias.double().abs())]
+        holder = torch.nn.Sequential(linear, conv)
+        assert use_fp32_matmuls(holder) == 2
+        emulated = [linear(x), conv(x)]
+    for got, want, ref, err in zip(emulated, exact, native, sum_error):
+        assert got.dtype == torch.bfloat16
+        # one rounding of the fp32 sum: within half a bf16 step (of the result's binade) plus the sum error
+        step = torch.finfo(torch.bfloat16).eps * (want.abs() + err)
+        assert torch.all((got.double() - want).abs() <= 0.5 * step + err)
+        # torch's native bf16 kernel lands on the same or a neighbouring bf16 value
+        assert torch.all((got.double() - ref.double()).abs() <= step + 2 * err)
 
 
 def test_pack_batches_respects_budget() -> None:

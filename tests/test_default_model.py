@@ -154,7 +154,6 @@ def test_design_example_token_ids(smollm) -> None:
 
 
 @pytest.mark.integration
-@pytest.mark.filterwarnings("ignore:dtype bfloat16 on a CPU")
 def test_fingerprint_stable_across_loads(smollm) -> None:
     """Two loads of the default model have the same fingerprint; bf16 has another."""
     from sdscm.backends.transformers_backend import TransformersBackend

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from sdscm.backends.base import Capability, ScoreRequest, ScoreResult
+from sdscm.backends.bf16_cpu import needs_fp32_matmuls, use_fp32_matmuls
 from sdscm.backends.default_model import (
     DEFAULT_START_TOKEN,
     cached_gguf_model,
@@ -256,28 +257,6 @@ def _resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
     raise BackendError(f"unsupported dtype {dtype!r}: use 'float32' or 'bfloat16'")
 
 
-def cpu_has_native_bf16() -> bool:
-    """Whether this CPU has bf16 matrix instructions (AVX512-BF16 or AMX) that torch uses.
-
-    Without them (AVX2 machines such as this project's CI) torch computes bf16 matrix products in
-    generic kernels, measured 6-7x slower than fp32 (benchmarks/bench_generate.py, docs/performance.md).
-    """
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):  # private torch API: assume the fast path if it moved
-        return True
-
-
-def _warn_if_slow_bf16(dtype: torch.dtype, device: torch.device) -> None:
-    if dtype == torch.bfloat16 and device.type == "cpu" and not cpu_has_native_bf16():
-        warnings.warn(
-            "dtype bfloat16 on a CPU without native bf16 instructions (no AVX512-BF16/AMX) runs several "
-            "times slower than float32 and changes scores; use dtype float32 on this machine "
-            "(bf16 pays off on GPUs)",
-            stacklevel=3,
-        )
-
-
 def _model_dir(model: str) -> Path | None:
     """The local folder holding `model`'s files (a path, or a name in the local HF cache)."""
     path = Path(model).expanduser()
@@ -420,7 +399,6 @@ class TransformersBackend:
         self.max_batch_tokens = int(max_batch_tokens)
         self.dtype = _resolve_dtype(dtype)
         self.device = _resolve_device(device)
-        _warn_if_slow_bf16(self.dtype, self.device)
         self._folder: Path | None = None
         if (model_obj is None) != (tokenizer_obj is None):
             raise BackendError("model_obj and tokenizer_obj must be given together")
@@ -439,6 +417,10 @@ class TransformersBackend:
         self.model = lm.to(device=self.device, dtype=self.dtype).eval()
         for p in self.model.parameters():
             p.requires_grad_(False)
+        # bf16 on a CPU without bf16 instructions: bf16 products on the fp32 units (bf16_cpu.py).
+        self.matmul = "native"
+        if needs_fp32_matmuls(self.dtype, self.device) and use_fp32_matmuls(self.model):
+            self.matmul = "bf16 via fp32 accumulation"
         self.tokenizer = tokenizer
         self.start_id = _start_id(tokenizer, start_token)
         self.start_token = tokenizer.convert_ids_to_tokens(self.start_id)
@@ -493,6 +475,8 @@ class TransformersBackend:
                 "start_id": self.start_id,
                 "dtype": str(self.dtype).removeprefix("torch."),
             }
+            if self.matmul != "native":  # kept out otherwise, so existing fingerprints do not change
+                parts["matmul"] = self.matmul
             digest = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
             self._fingerprint = f"transformers:sha256:{digest}"
         return self._fingerprint
