@@ -164,6 +164,21 @@ def test_fingerprint_stable_across_loads(smollm) -> None:
 
 
 @pytest.mark.integration
+def test_bfloat16_smollm_keeps_the_fast_paths() -> None:
+    """SmolLM2 in bf16 (fp32-accumulating products on CPUs without bf16) passes both fast-path probes,
+    so bf16 runs with shared prefixes instead of falling back to the plain path."""
+    import warnings
+
+    from sdscm.backends.transformers_backend import TransformersBackend
+
+    bf16 = TransformersBackend(device="cpu", dtype="bfloat16")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert bf16.uses_gathered_head
+        assert bf16.uses_prefix_cache
+
+
+@pytest.mark.integration
 def test_scores_are_finite_negative_and_sensible(smollm) -> None:
     """Scores are finite negative log-probs, and the model prefers the obvious continuation."""
     res = smollm.score(
