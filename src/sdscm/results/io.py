@@ -13,9 +13,26 @@ import pandas as pd
 from sdscm.errors import SDSCMError
 
 
+def _new_file_mode(path: Path) -> int:
+    """The permissions `path` should end with: its current ones, else those of a newly created file.
+
+    mkstemp makes temporary files private (0600); without this every output would end up unreadable
+    to the user's group and others, unlike a file written in place.
+    """
+    try:
+        return path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; on success it replaces `path` in one rename."""
+    """Yield a temporary path beside `path`; on success it replaces `path` in one rename.
+
+    The file keeps `path`'s permissions if it existed, else gets the usual ones (0666 minus umask).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -23,6 +40,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, _new_file_mode(path))
+        with open(tmp_path, "rb") as written:  # on disk before the rename makes it visible
+            os.fsync(written.fileno())
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():

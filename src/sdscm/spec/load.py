@@ -14,13 +14,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from sdscm.errors import SpecError
+from sdscm.results.io import write_text
 from sdscm.spec.reference import from_reference, is_reference_config
 from sdscm.spec.schema import ModelFile, ModelSection
 from sdscm.spec.validate import Report, build_spec, variable_labels
@@ -441,21 +441,7 @@ def dump_spec(spec: ModelFile, path: PathLike, header: str | None = None) -> Pat
         text = json.dumps(spec_to_dict(spec), indent=2, ensure_ascii=False) + "\n"
     else:
         text = spec_to_yaml(spec, header)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    mode = target.stat().st_mode & 0o777 if target.exists() else 0o644
-    try:
-        os.chmod(tmp, mode)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return target
+    return write_text(target, text)
 
 
 def with_model_overrides(spec: ModelFile, **updates: Any) -> ModelFile:
