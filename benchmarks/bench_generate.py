@@ -87,6 +87,7 @@ def run_sdscm(n: int, dtype: str, mode: str, cache_dir: str | None) -> dict:
         "outcome_values": [a.values[:, out].tolist() for a in arms],
         "outcome_probs": [np.exp(a.log_probs[out]).tolist() for a in arms],
         "factual_probs": [np.exp(lp).tolist() for lp in factual.log_probs],
+        "parents": [list(v.parent_index) for v in model.variables],
         "prefix_stats": None if stats is None else vars(stats),
     }
 
@@ -200,15 +201,25 @@ def compare(fast: dict, naive: dict) -> tuple[bool, float]:
 
 
 def deviation_from(run: dict, reference: dict) -> dict:
-    """How far a run (bf16) is from a reference run (fp32) of the same units: probabilities and values."""
+    """How far a run (bf16) is from a reference run (fp32) of the same units: probabilities and values.
+
+    The `same_context` numbers compare a variable's probabilities only for units whose parents took
+    the same values in both runs (same context text), i.e. the pure scoring error; the other
+    numbers also include units whose contexts diverged after an earlier value was sampled differently.
+    """
     import numpy as np
 
     diffs = [np.abs(np.array(a) - np.array(b)) for a, b in zip(run["factual_probs"], reference["factual_probs"])]
     values = np.array(run["values"]) == np.array(reference["values"])
     outcome = [np.array(run["outcome_values"][a]) == np.array(reference["outcome_values"][a]) for a in range(2)]
+    same_context = [d[values[:, parents].all(axis=1)] for d, parents in zip(diffs, reference["parents"])]
+    same_context = np.concatenate([d.ravel() for d in same_context])
     return {
         "fp32_max_prob_diff": float(max(d.max() for d in diffs)),
         "fp32_mean_prob_diff": float(np.mean(np.concatenate([d.ravel() for d in diffs]))),
+        "fp32_same_context_max_prob_diff": float(same_context.max()),
+        "fp32_same_context_mean_prob_diff": float(same_context.mean()),
+        "fp32_same_context_p99_prob_diff": float(np.quantile(same_context, 0.99)),
         "fp32_same_unit_share": float(values.all(axis=1).mean()),
         "fp32_same_value_share": float(values.mean()),
         "fp32_same_arm_outcome_share": float(np.mean(np.concatenate(outcome))),
@@ -333,7 +344,9 @@ def print_table(result: dict) -> None:
             print(f"bf16 vs fp32 at n={r['n']}: max |dP| {r['fp32_max_prob_diff']:.3g}, mean |dP| "
                   f"{r['fp32_mean_prob_diff']:.2g}, units with every value equal {r['fp32_same_unit_share']:.3f}, "
                   f"values equal {r['fp32_same_value_share']:.4f}, arm outcomes equal "
-                  f"{r['fp32_same_arm_outcome_share']:.4f}")
+                  f"{r['fp32_same_arm_outcome_share']:.4f}; same context: max |dP| "
+                  f"{r['fp32_same_context_max_prob_diff']:.3g}, 99th percentile "
+                  f"{r['fp32_same_context_p99_prob_diff']:.2g}, mean {r['fp32_same_context_mean_prob_diff']:.2g}")
     print("\n| technique (cumulative) | n | s/unit wall (CPU) | forward tokens/unit |")
     print("|---|---|---|---|")
     for a in result["ablation"]:
