@@ -330,7 +330,7 @@ def run_ablation(n: int) -> list[dict]:
 
 def print_table(result: dict) -> None:
     print(f"\nmachine: {result['machine']}")
-    print("\n| n | dtype | sdscm s/unit wall (CPU) | naive s/unit wall (CPU) | speed-up wall / CPU | fwd tok/unit | naive tok/unit | min tok/unit | fwd/min | peak RSS MB | same values | max |dP| |")
+    print("\n| n | dtype | sdscm s/unit wall (CPU) | naive s/unit wall (CPU) | speed-up wall / CPU | fwd tok/unit | naive tok/unit | min tok/unit | fwd/min | peak RSS MiB | same values | max |dP| |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in result["rows"]:
         diff = "" if r["max_prob_diff"] is None else f"{r['max_prob_diff']:.1e}"
