@@ -627,6 +627,18 @@ class TransformersBackend:
                 )
                 for lps in per_request
             ]
+        return self._score_plain(encoded)
+
+    def score_plain(self, requests: Sequence[ScoreRequest]) -> list[ScoreResult]:
+        """Score each request on its own through the plain path (full sequences, no shared prefixes,
+        no other request in its batch): the reference the fast paths are checked against, used to
+        measure a benchmark's numerical floor."""
+        out: list[ScoreResult] = []
+        for encoded in self.encode(requests):
+            out.extend(self._score_plain([encoded]))
+        return out
+
+    def _score_plain(self, encoded: Sequence[EncodedRequest]) -> list[ScoreResult]:
         seqs, where = unique_sequences(encoded)
         per_token = self.score_sequences(seqs)
         sums = np.array([float(lp.sum()) for lp in per_token], dtype=np.float64)

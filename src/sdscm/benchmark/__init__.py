@@ -11,11 +11,13 @@ from sdscm.benchmark.describe import describe
 from sdscm.benchmark.generate import (
     Design,
     GenerationResult,
+    UnhealthyBenchmarkError,
     dataset_seed,
     generate,
     resolve_design,
     simulate_dataset,
 )
+from sdscm.benchmark.health import DatasetHealth, FamilyHealth, HealthThresholds, dataset_health, family_health
 from sdscm.benchmark.reference import load_reference
 from sdscm.benchmark.storage import BenchmarkError, iter_datasets, load, read_dataset
 
@@ -23,10 +25,16 @@ __all__ = [
     "VIEWS",
     "BenchmarkError",
     "CausalDataset",
+    "DatasetHealth",
     "Design",
+    "FamilyHealth",
     "GenerationResult",
+    "HealthThresholds",
+    "UnhealthyBenchmarkError",
+    "dataset_health",
     "dataset_seed",
     "describe",
+    "family_health",
     "generate",
     "iter_datasets",
     "load",

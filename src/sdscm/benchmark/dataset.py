@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sdscm.benchmark.health import DEFAULT_THRESHOLDS, DatasetHealth, HealthThresholds, dataset_health
+
 VIEWS = ("all", "hidden")
 
 
@@ -67,6 +69,18 @@ class CausalDataset:
         """Difference in mean outcome between treated and control units."""
         t = self.t.astype(bool)
         return float(self.y[t].mean() - self.y[~t].mean())
+
+    @property
+    def quantity(self) -> str:
+        """The outcome quantity: probability, log_score or category (from the metadata)."""
+        design = self.metadata.get("design") or {}
+        return str(design.get("quantity") or self.metadata.get("quantity") or "probability")
+
+    def health(self, thresholds: HealthThresholds = DEFAULT_THRESHOLDS) -> DatasetHealth:
+        """Health numbers and verdict (sdscm.benchmark.health); the near-null check needs the
+        numerical floor recorded at generation (absent for the paper's CSVs)."""
+        return dataset_health(self.t, self.y, self.mu0, self.mu1, self.e, self.metadata.get("numerical_floor"),
+                              probability_scale=self.quantity != "log_score", thresholds=thresholds)
 
     def one_hot(self) -> np.ndarray:
         """Covariates one-hot encoded with every category of every covariate (stable columns)."""

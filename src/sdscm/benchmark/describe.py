@@ -16,11 +16,17 @@ import numpy as np
 import pandas as pd
 
 from sdscm.benchmark.dataset import CausalDataset
+from sdscm.benchmark.health import (
+    DEFAULT_THRESHOLDS,
+    OVERLAP_BAND,
+    HealthThresholds,
+    family_health,
+    near_null_bound,
+)
 from sdscm.benchmark.storage import MANIFEST, BenchmarkError, iter_datasets, read_manifest
 from sdscm.results.io import atomic_path, write_text
 
 MAX_PANELS = 12
-OVERLAP_BAND = (0.05, 0.95)
 
 
 @dataclass
@@ -49,16 +55,21 @@ class DescribeResult:
 
 
 def dataset_row(ds: CausalDataset) -> dict:
-    """One dataset's summary numbers (the markdown table's row)."""
-    t = ds.t.astype(bool)
-    naive = ds.naive_difference if t.any() and (~t).any() else float("nan")
+    """One dataset's summary and health numbers (a row of summary.csv) and its verdict."""
+    h = ds.health()
+    nan = float("nan")
     row = {
-        "dataset": ds.name, "variant": ds.metadata.get("variant"), "n": ds.n, "SATE": ds.sate,
-        "naive difference": naive, "bias": naive - ds.sate, "ITE SD": float(np.std(ds.ite)),
-        "treated share": float(t.mean()),
+        "dataset": ds.name, "variant": ds.metadata.get("variant"), "n": ds.n, "SATE": h.sate,
+        "naive difference": nan if h.naive_difference is None else h.naive_difference,
+        "bias": nan if h.confounding_bias is None else h.confounding_bias, "ITE SD": h.ite_sd,
+        "outcome SD": h.outcome_sd, "treated share": h.treated_share,
     }
     if ds.e is not None:
-        row.update({"e min": float(ds.e.min()), "e max": float(ds.e.max())})
+        row.update({"e min": h.propensity_min, "e max": h.propensity_max,
+                    "outside overlap": h.outside_overlap_share})
+    row["numerical floor"] = nan if h.numerical_floor is None else h.numerical_floor
+    row["near-null bound"] = near_null_bound(h.numerical_floor, ds.quantity != "log_score")
+    row["verdict"] = h.verdict
     return row
 
 
@@ -195,6 +206,60 @@ def plot_outcomes(p: _Pooled, path: Path) -> Path:
     return _save(fig, path)
 
 
+def short_name(name: str) -> str:
+    """`variant003_dataset0012` -> `3/12` (other names unchanged)."""
+    import re
+
+    m = re.fullmatch(r"variant(\d+)_dataset(\d+)", name)
+    return f"{int(m.group(1))}/{int(m.group(2))}" if m else name
+
+
+def plot_health(table: pd.DataFrame, path: Path, thresholds: HealthThresholds = DEFAULT_THRESHOLDS) -> Path:
+    """Per dataset, on a log scale: |SATE|, ITE SD, outcome SD and |bias| against the near-null
+    bound (effect_to_floor x the numerical floor, at least min_effect for probabilities) and the
+    floor itself; unhealthy datasets are shaded."""
+    fig = _figure(figsize=(max(6.0, 0.32 * len(table) + 2.5), 4.6))
+    ax = fig.subplots()
+    x = np.arange(len(table))
+    series = [("|SATE|", table["SATE"].abs(), "o", "tab:blue"), ("ITE SD", table["ITE SD"], "s", "tab:purple"),
+              ("outcome SD", table["outcome SD"], "^", "tab:green"), ("|bias|", table["bias"].abs(), "x", "tab:orange")]
+    positive = []
+    for label, values, marker, colour in series:
+        v = values.to_numpy(dtype=float)
+        keep = np.isfinite(v) & (v > 0)
+        positive.append(v[keep])
+        ax.scatter(x[keep], v[keep], marker=marker, s=24, color=colour, label=label, zorder=3)
+    bound = table["near-null bound"].to_numpy(dtype=float)
+    has_bound = np.isfinite(bound) & (bound > 0)
+    if has_bound.any():
+        ax.step(x[has_bound], bound[has_bound], where="mid", color="black", lw=1.2,
+                label="near-null bound", zorder=2)
+        positive.append(bound[has_bound])
+    floor = table["numerical floor"].to_numpy(dtype=float)
+    has_floor = np.isfinite(floor) & (floor > 0)
+    if has_floor.any():
+        ax.step(x[has_floor], floor[has_floor], where="mid", color="grey", lw=1, ls="--",
+                label="numerical floor", zorder=2)
+        positive.append(floor[has_floor])
+    bad = (table["verdict"] != "ok").to_numpy()
+    for i in np.flatnonzero(bad):
+        ax.axvspan(i - 0.5, i + 0.5, color="tab:red", alpha=0.12, lw=0, zorder=1)
+    values = np.concatenate(positive) if positive else np.array([1.0])
+    if values.size:
+        ax.set_ylim(values.min() / 3, values.max() * 3)
+    ax.set_yscale("log")
+    ax.set_xlim(-0.7, len(table) - 0.3)
+    step = max(1, int(np.ceil(len(table) / 40)))
+    ax.set_xticks(x[::step])
+    ax.set_xticklabels([short_name(str(n)) for n in table["dataset"]][::step], rotation=90, fontsize=7)
+    ax.set_xlabel("dataset (variant/index)" + ("; shaded: verdict not ok" if bad.any() else ""))
+    ax.set_ylabel("size (outcome units, log scale)")
+    note = "" if has_floor.any() else " (no numerical floor recorded)"
+    ax.set_title("Benchmark health: effect sizes vs the numerical floor" + note, fontsize=10)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    return _save(fig, path)
+
+
 SIGNED = ("SATE", "naive difference", "bias")
 
 
@@ -204,7 +269,7 @@ def _fmt(x: object, column: str) -> str:
     if isinstance(x, (float, np.floating)):
         if column == "n" or column == "variant":
             return str(int(x))
-        return f"{x:+.6g}" if column in SIGNED else f"{x:.4g}"
+        return f"{x:+.4g}" if column in SIGNED else f"{x:.3g}"
     return str(x)
 
 
@@ -227,7 +292,7 @@ def _markdown(p: _Pooled, table: pd.DataFrame, figures: dict[str, Path], title: 
         outside = float(np.mean((e < OVERLAP_BAND[0]) | (e > OVERLAP_BAND[1])))
         lines.append(f"- propensity: range [{e.min():.4f}, {e.max():.4f}]; {100 * outside:.1f}% of units "
                      f"outside [{OVERLAP_BAND[0]}, {OVERLAP_BAND[1]}]")
-    lines += ["", "## Figures", ""]
+    lines += ["", "## Benchmark health", ""] + _health_lines(table) + ["", "## Figures", ""]
     lines += [f"- [{key}]({path.name})" for key, path in figures.items()]
     lines += ["", "## Datasets", ""]
     shown = table.head(50)
@@ -239,6 +304,37 @@ def _markdown(p: _Pooled, table: pd.DataFrame, figures: dict[str, Path], title: 
     if len(table) > len(shown):
         lines.append(f"\n({len(table) - len(shown)} more datasets in summary.csv)")
     return "\n".join(lines) + "\n"
+
+
+def _health_lines(table: pd.DataFrame, thresholds: HealthThresholds = DEFAULT_THRESHOLDS) -> list[str]:
+    """The family verdict, what it means, and the spread of effects across datasets."""
+    family = family_health([] if v == "ok" else v.split(", ") for v in table["verdict"])
+    floors = table["numerical floor"].to_numpy(dtype=float)
+    known = floors[np.isfinite(floors)]
+    lines = [
+        f"**Verdict: {family.verdict}** ({family.datasets - family.unhealthy} of {family.datasets} datasets ok).",
+        "",
+        f"- near-null effect: |SATE| and ITE SD both below {thresholds.effect_to_floor:g} x the numerical floor "
+        "(the backend's measured error on the outcome quantity: a seeded sample of units re-scored alone "
+        f"through the plain scoring path, past every cache) or, for probability outcomes, below "
+        f"{thresholds.min_effect:g};",
+        f"- poor overlap: over {100 * thresholds.max_outside_band:g}% of units with propensity outside "
+        f"[{OVERLAP_BAND[0]}, {OVERLAP_BAND[1]}], or under {100 * thresholds.min_arm_share:g}% of units in one arm;",
+        f"- degenerate outcome: outcome SD below {thresholds.effect_to_floor:g} x the floor (probability "
+        f"outcomes: or below {thresholds.min_outcome_sd:g}).",
+        "",
+        f"- numerical floor: " + (f"median {np.median(known):.3g}, max {known.max():.3g}" if known.size
+                                  else "not recorded (datasets not generated by sdscm, or no lm outcome)"),
+        f"- within-dataset ITE SD: median {table['ITE SD'].median():.4g} "
+        f"(range {table['ITE SD'].min():.4g} to {table['ITE SD'].max():.4g})",
+        f"- SATE across datasets: SD {table['SATE'].std(ddof=0):.4g}",
+        f"- |naive - SATE| (confounding bias): median {table['bias'].abs().median():.4g}; "
+        f"{int((table['bias'].abs() >= 0.01).sum())} of {len(table)} datasets at 0.01 or more",
+    ]
+    if "outside overlap" in table:
+        lines.append(f"- units with propensity outside [{OVERLAP_BAND[0]}, {OVERLAP_BAND[1]}]: "
+                     f"{100 * table['outside overlap'].max():.1f}% in the worst dataset")
+    return lines
 
 
 def describe(source: str | Path | Sequence[CausalDataset], out: str | Path, view: str = "all") -> DescribeResult:
@@ -257,6 +353,7 @@ def describe(source: str | Path | Sequence[CausalDataset], out: str | Path, view
         figures["propensity overlap"] = overlap
     figures["ITE histograms"] = plot_ite(pooled, out / "ite_histograms.png")
     figures["outcome distributions"] = plot_outcomes(pooled, out / "outcome_distributions.png")
+    figures["benchmark health"] = plot_health(table, out / "health.png")
     header: list[str] = []
     title = str(source) if isinstance(source, (str, Path)) else f"{len(table)} datasets"
     if isinstance(source, (str, Path)) and Path(source).is_dir():

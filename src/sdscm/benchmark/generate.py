@@ -60,6 +60,8 @@ from sdscm.benchmark.storage import (
     write_manifest,
     writer_lock,
 )
+from sdscm.benchmark.floor import numerical_floor
+from sdscm.benchmark.health import DatasetHealth, dataset_health, family_health, health_from_record
 from sdscm.engine.compiled import choose_phrasings
 from sdscm.engine.noise_sources import SeededNoise
 from sdscm.engine.worlds import World
@@ -74,6 +76,32 @@ INDEX_SUFFIX = "_index"
 # so memory stays bounded over thousands of datasets (the backend and its weights are kept).
 MEMO_LIMIT = 200_000
 MANIFEST_EVERY_S = 5.0
+NUMERICAL_FLOOR = "numerical_floor"  # dataset metadata key (read by CausalDataset.health): the measured floor (None: not an lm outcome)
+
+
+class UnhealthyBenchmarkError(BenchmarkError):
+    """A finished dataset is not healthy and the run was asked to stop on the first such dataset."""
+
+    def __init__(self, record: dict[str, Any]):
+        self.record = record
+        health = record["health"]
+        super().__init__(
+            f"dataset {record['name']} is unhealthy ({health['verdict']}): SATE {health['sate']:+.3g}, "
+            f"ITE SD {health['ite_sd']:.3g}, numerical floor "
+            + (f"{health['numerical_floor']:.3g}" if health["numerical_floor"] is not None else "n/a")
+            + f", treated share {health['treated_share']:.3f}; stopped as asked (--stop-if-unhealthy). "
+            "See docs/benchmarks.md#benchmark-health for what to change"
+        )
+
+
+def frame_health(frame: pd.DataFrame, metadata: dict[str, Any]) -> DatasetHealth:
+    """The health of a written dataset from its columns and metadata (floor, outcome quantity)."""
+    quantity = metadata.get("design", {}).get("quantity", "probability")
+    return dataset_health(
+        frame["t"].to_numpy(), frame["y"].to_numpy(dtype=float), frame["mu0"].to_numpy(dtype=float),
+        frame["mu1"].to_numpy(dtype=float), frame["e"].to_numpy(dtype=float) if "e" in frame else None,
+        metadata.get(NUMERICAL_FLOOR), probability_scale=quantity != "log_score",
+    )
 
 
 # ----------------------------------------------------------------------------- design
@@ -361,23 +389,26 @@ class _Worker:
     def run(self, job: DatasetJob) -> dict[str, Any]:
         model = self.model(job.variant)
         sim = simulate_dataset(model, self.design, self.n, job.seed)
+        floor = numerical_floor(model, self.design.outcome, self.design.outcome_value, self.design.quantity,
+                                [sim.control_world, sim.treated_world], job.seed)
         frame, metadata = dataset_frame(model, sim, self.roles, job.name,
-                                        {**self.common, "index": job.index})
+                                        {**self.common, "index": job.index, NUMERICAL_FLOOR: floor})
         if "reference" in job.paths:
             from sdscm.benchmark.reference import reference_frame, write_reference_csv
 
             write_reference_csv(reference_frame(model, sim), job.paths["reference"])
         write_dataset(frame, metadata, job.paths["parquet"])
-        return _record(job, frame)
+        return _record(job, frame, metadata)
 
 
-def _record(job: DatasetJob, frame: pd.DataFrame) -> dict[str, Any]:
+def _record(job: DatasetJob, frame: pd.DataFrame, metadata: dict[str, Any]) -> dict[str, Any]:
     out = job.paths["parquet"].parent.parent
     return {
         "name": job.name, "variant": job.variant, "index": job.index, "seed": job.seed,
         "files": {fmt: {"path": str(p.relative_to(out)), "sha256": file_sha256(p)}
                   for fmt, p in sorted(job.paths.items())},
         **dataset_stats(frame),
+        "health": frame_health(frame, metadata).as_record(),
     }
 
 
@@ -481,6 +512,7 @@ def generate(
     cache: CacheOption = True,
     progress: bool = False,
     on_dataset: Callable[[dict[str, Any]], None] | None = None,
+    stop_if_unhealthy: bool = False,
 ) -> GenerationResult:
     """Generate `variants` x `datasets_per_variant` datasets of `n` units into the folder `out`.
 
@@ -491,6 +523,11 @@ def generate(
     picklable when jobs > 1); by default the model file's model section decides, behind the
     persistent score cache (`cache`: True = the user cache dir, a folder, or False). `on_dataset` is
     called in this process with each finished dataset's manifest record.
+
+    Every dataset gets a health verdict (:mod:`sdscm.benchmark.health`) in its manifest record,
+    and the family one in `manifest["health"]`. `stop_if_unhealthy` stops the run with
+    :class:`UnhealthyBenchmarkError` as soon as a finished dataset is not healthy (its file is
+    kept; re-running resumes).
     """
     started = time.perf_counter()
     for label, value in (("variants", variants), ("datasets per variant", datasets_per_variant), ("n", n),
@@ -521,15 +558,16 @@ def generate(
         return _generate_locked(
             spec, family_info, design, out, parameters, variants=variants,
             datasets_per_variant=datasets_per_variant, n=n, seed=seed, formats=formats, jobs=jobs,
-            backend=backend, cache=cache, progress=progress, on_dataset=on_dataset, started=started)
+            backend=backend, cache=cache, progress=progress, on_dataset=on_dataset,
+            stop_if_unhealthy=stop_if_unhealthy, started=started)
 
 
 def _generate_locked(spec: ModelFile, family_info: dict[str, Any], design: Design, out: Path,
                      parameters: dict[str, Any], *, variants: int, datasets_per_variant: int, n: int,
                      seed: int, formats: tuple[str, ...], jobs: int, backend: ScoringBackend | None,
                      cache: CacheOption, progress: bool,
-                     on_dataset: Callable[[dict[str, Any]], None] | None, started: float
-                     ) -> GenerationResult:
+                     on_dataset: Callable[[dict[str, Any]], None] | None, stop_if_unhealthy: bool,
+                     started: float) -> GenerationResult:
     """The body of :func:`generate`, run while this process holds the folder's writer lock."""
     uses_lm = any(v.mechanism == "lm" for v in spec.variables)
     injected = backend is not None
@@ -561,7 +599,7 @@ def _generate_locked(spec: ModelFile, family_info: dict[str, Any], design: Desig
     pending: list[DatasetJob] = []
     for job in jobs_all:
         if all(p.exists() for p in job.paths.values()):
-            records[job.name] = _record(job, read_dataset(job.paths["parquet"])[0])
+            records[job.name] = _record(job, *read_dataset(job.paths["parquet"]))
         else:
             pending.append(job)
     skipped = len(records)
@@ -573,6 +611,7 @@ def _generate_locked(spec: ModelFile, family_info: dict[str, Any], design: Desig
         if not force and time.perf_counter() - last_write[0] < MANIFEST_EVERY_S:
             return
         manifest["datasets"] = [records[j.name] for j in jobs_all if j.name in records]
+        manifest["health"] = family_health(health_from_record(r) for r in manifest["datasets"]).as_record()
         manifest["complete"] = len(records) == len(jobs_all)
         write_manifest(out, manifest)
         last_write[0] = time.perf_counter()
@@ -588,6 +627,8 @@ def _generate_locked(spec: ModelFile, family_info: dict[str, Any], design: Desig
         save()
         if on_dataset is not None:
             on_dataset(record)
+        if stop_if_unhealthy and health_from_record(record):
+            raise UnhealthyBenchmarkError(record)
 
     try:
         if jobs == 1 or len(pending) <= 1:

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from sdscm.cli.benchmark import benchmark_app
-from sdscm.cli.common import cache_option, console, run_guarded
+from sdscm.cli.common import cache_option, console, err_console, run_guarded
 
 
 @benchmark_app.command("generate")
@@ -31,35 +31,66 @@ def generate_command(
     dtype: Optional[str] = typer.Option(None, "--dtype", help="float32 (default) or bfloat16."),
     cache: Optional[Path] = typer.Option(None, "--cache", help="Score-cache folder (default: the user cache dir)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the persistent score cache."),
+    stop_if_unhealthy: bool = typer.Option(
+        False, "--stop-if-unhealthy",
+        help="Stop at the first dataset whose health verdict is not ok (near-null effect, poor overlap, "
+             "degenerate outcome); its file is kept and a re-run resumes."),
 ) -> None:
-    """Generate benchmark datasets with exact potential outcomes (resumable)."""
+    """Generate benchmark datasets with exact potential outcomes (resumable), with a health verdict."""
 
     def body() -> None:
+        from rich import box
         from rich.table import Table
 
         from sdscm.benchmark import generate
+        from sdscm.benchmark.describe import short_name
+        from sdscm.benchmark.health import explain
+
+        def warn_unhealthy(record: dict) -> None:
+            health = record.get("health") or {}
+            if health.get("reasons"):
+                err_console.print(f"[yellow]warning[/]: {record['name']} is unhealthy: {health['verdict']}",
+                                  highlight=False)
+                for line in explain(health):
+                    err_console.print(f"  {line}", highlight=False, markup=False)
 
         result = generate(
             family, out, variants=variants, datasets_per_variant=datasets_per_variant, n=n, seed=seed,
             treatment=treatment, control=control, treated=treated, outcome=outcome,
             outcome_value=outcome_value, quantity=quantity, formats=[f for f in formats if f != "parquet"],
             jobs=jobs, model=model, dtype=dtype, cache=cache_option(cache, no_cache), progress=True,
+            on_dataset=warn_unhealthy, stop_if_unhealthy=stop_if_unhealthy,
         )
         d = result.manifest["design"]
-        table = Table(title=f"{d['outcome']}={d['outcome_value']} ({d['quantity']}): "
+        table = Table(box=box.SIMPLE_HEAD, title=f"{d['outcome']}={d['outcome_value']} ({d['quantity']}): "
                             f"{d['treatment']} = {d['treated']} vs {d['control']}")
-        for col in ("dataset", "SATE", "naive difference", "treated share", "e range"):
-            table.add_column(col, justify="left" if col == "dataset" else "right", no_wrap=col == "dataset")
+        rows = []
         for rec in result.datasets[:20]:
             naive = rec["naive_difference"]
-            table.add_row(rec["name"], f"{rec['sate']:+.6g}", "n/a" if naive is None else f"{naive:+.6g}",
-                          f"{rec['treated_share']:.3f}",
-                          f"{rec['propensity_min']:.3f}-{rec['propensity_max']:.3f}")
+            health = rec.get("health") or {}
+            floor = health.get("numerical_floor")
+            rows.append([short_name(rec["name"]), f"{rec['sate']:+.4f}",
+                         "n/a" if naive is None else f"{naive:+.4f}", f"{health.get('ite_sd', float('nan')):.4f}",
+                         "n/a" if floor is None else f"{floor:.1e}", f"{rec['treated_share']:.3f}",
+                         f"{rec['propensity_min']:.2f}-{rec['propensity_max']:.2f}", health.get("verdict", "?")])
+        table.caption = "dataset: variant/index; floor: the backend's measured numerical error on y"
+        headers = ("dataset", "SATE", "naive", "ITE SD", "floor", "treated", "e range", "verdict")
+        for i, col in enumerate(headers):
+            numeric = col not in ("dataset", "verdict")
+            # numbers are never cut: their column is as wide as its widest cell; the verdict wraps
+            width = max([len(col)] + [len(r[i]) for r in rows]) if col != "verdict" else len(col)
+            table.add_column(col, justify="right" if numeric else "left", no_wrap=numeric, min_width=width,
+                             overflow="fold")
+        for r in rows:
+            table.add_row(*r)
         console.print(table)
         if len(result.datasets) > 20:
             console.print(f"... {len(result.datasets) - 20} more in {out / 'manifest.json'}", highlight=False)
         console.print(f"{result.generated} dataset(s) generated, {result.skipped} already present, "
                       f"in {result.seconds:.1f} s: {out}", highlight=False)
+        verdict = result.manifest["health"]["verdict"]
+        colour = "green" if verdict == "ok" else "yellow"
+        console.print(f"benchmark health: [{colour}]{verdict}[/]", highlight=False)
 
     run_guarded(body)
 

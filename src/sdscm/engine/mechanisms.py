@@ -78,6 +78,20 @@ def parent_sentences(
     ]
 
 
+def mechanism_keys(
+    variables: Sequence[CompiledVariable],
+    var: CompiledVariable,
+    parent_rows: np.ndarray,
+    phrasings: dict[str, str],
+    score_suffix: bool,
+) -> list[ScoreKey]:
+    """The (context, continuations) pair an `lm` mechanism scores for each row of parent values."""
+    phrasing = phrasings[var.name]
+    continuations = tuple(continuation_text(phrasing, v, score_suffix) for v in var.values)
+    return [(context_text(phrasing, parent_sentences(variables, var, row, phrasings)), continuations)
+            for row in parent_rows]
+
+
 def mechanism_log_probs(
     store: MechanismStore,
     variables: Sequence[CompiledVariable],
@@ -111,11 +125,6 @@ def mechanism_log_probs(
                 )
             rows.append(table_row)
         return np.stack(rows)[inverse], None
-    phrasing = phrasings[var.name]
-    continuations = tuple(continuation_text(phrasing, v, store.score_suffix) for v in var.values)
-    keys = [
-        (context_text(phrasing, parent_sentences(variables, var, row, phrasings)), continuations)
-        for row in uniq
-    ]
+    keys = mechanism_keys(variables, var, uniq, phrasings, store.score_suffix)
     scores = np.stack(store.scores(keys))
     return normalize(scores)[inverse], scores[inverse]
