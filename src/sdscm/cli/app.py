@@ -162,38 +162,66 @@ def graph(
 @app.command()
 def demo(
     out: Path = typer.Option(Path("demo-output"), "--out", help="Folder for units.parquet and dag.png."),
-    n: int = typer.Option(200, "-n", "--n", min=2, help="Number of units."),
-    seed: int = typer.Option(0, "--seed"),
-    variant: Optional[int] = typer.Option(0, "--variant", help="Phrasing draw of the breast-cancer family."),
+    n: int = typer.Option(500, "-n", "--n", min=2, help="Number of units."),
+    seed: int = typer.Option(0, "--seed", help="Noise seed of the units (the same seed gives the same units)."),
+    variant: Optional[int] = typer.Option(
+        1, "--variant", help="Phrasing draw K of the family (default 1: a variant of the statin family with "
+                             "clear confounding bias)."),
+    model_file: Optional[Path] = typer.Option(
+        None, "--model-file",
+        help="A model file with a `benchmark:` section (default: the packaged statin family, "
+             "examples/statin_heart.yaml; examples/breast_cancer.yaml is the paper's)."),
     model: Optional[str] = ModelOpt,
     dtype: Optional[str] = DtypeOpt,
     cache: Optional[Path] = CacheOpt,
     no_cache: bool = NoCacheOpt,
 ) -> None:
-    """The main job: a breast-cancer SD-SCM on the default model, both treatment arms, true vs naive ATE."""
+    """The main job: one benchmark dataset, true vs naive vs adjusted ATE, with a health verdict."""
 
     def body() -> None:
+        from rich import box
         from rich.table import Table
 
+        from sdscm.benchmark.health import explain
         from sdscm.cli.common import cache_option
-        from sdscm.demo import packaged_breast_cancer, run_demo
+        from sdscm.demo import packaged_statin_heart, run_demo
         from sdscm.spec import dump_spec, load_spec, with_model_overrides
 
-        model_file = packaged_breast_cancer()
+        source = model_file or packaged_statin_heart()
         if model is not None or dtype is not None:
-            spec = with_model_overrides(load_spec(model_file), name=model, dtype=dtype)
-            model_file = out / "model.yaml"
-            dump_spec(spec, model_file)
-        console.print(f"[bold]sdscm demo[/]: breast-cancer family, variant {variant}, {n} units, seed {seed}")
-        s = run_demo(out, n=n, seed=seed, variant=variant, model_file=model_file, progress=True,
+            spec = with_model_overrides(load_spec(source), name=model, dtype=dtype)
+            source = out / "model.yaml"
+            dump_spec(spec, source)
+        console.print(f"[bold]sdscm demo[/]: {load_spec(source).name}, variant {variant}, {n} units, seed {seed}",
+                      highlight=False)
+        s = run_demo(out, n=n, seed=seed, variant=variant, model_file=source, progress=True,
                      cache=cache_option(cache, no_cache))
-        table = Table(title=f"Effect of {s.treatment} = {s.treated} vs {s.control} on {s.outcome_label}")
-        table.add_column("quantity")
-        table.add_column("value", justify="right")
-        table.add_row("naive difference in means", f"{s.naive_difference:+.6f}")
-        table.add_row("true sample ATE", f"{s.sample_ate:+.6f}")
-        table.add_row("treated share", f"{s.treated_share:.3f}")
+        hidden = ", ".join(s.hidden_covariates) or "none"
+        table = Table(box=box.SIMPLE_HEAD, title=f"Effect of {s.treatment} = {s.treated} vs {s.control} "
+                                                 f"on {s.outcome_label}, {s.n} units")
+        cells = [("true sample ATE (exact)", f"{s.sample_ate:+.4f}", "", "", "")]
+        cells.append(("naive difference in means", f"{s.naive_difference:+.4f}", f"{s.bias:+.4f}", "", ""))
+        for row in s.estimates:
+            cells.append((row.label, f"{row.ate_all:+.4f}", f"{row.ate_all - s.sample_ate:+.4f}",
+                          f"{row.ate_hidden:+.4f}", f"{row.ate_hidden - s.sample_ate:+.4f}"))
+        headers = ("estimate of the ATE", "all covariates", "error", "U hidden", "error")
+        for i, col in enumerate(headers):
+            width = max(len(col), *(len(c[i]) for c in cells))
+            table.add_column(col, justify="left" if i == 0 else "right", no_wrap=i > 0,
+                             min_width=None if i == 0 else width)
+        for c in cells:
+            table.add_row(*c)
         console.print(table)
+        h = s.health
+        floor = "n/a" if h.numerical_floor is None else f"{h.numerical_floor:.1e}"
+        console.print(f"U (hidden in the last columns): {hidden}", highlight=False)
+        console.print(f"treated share {h.treated_share:.3f}; propensity {h.propensity_min:.2f} to "
+                      f"{h.propensity_max:.2f}", highlight=False)
+        console.print(f"ITE SD {h.ite_sd:.4f}; numerical floor {floor}", highlight=False)
+        colour = "green" if h.ok else "yellow"
+        console.print(f"benchmark health: [{colour}]{h.verdict}[/]", highlight=False)
+        for line in explain(h.as_record()):
+            console.print(f"  {line}", highlight=False, markup=False)
         console.print(f"data: {s.data_path}\nDAG:  {s.dag_path}\ntime: {s.seconds:.1f} s", highlight=False)
 
     run_guarded(body)
