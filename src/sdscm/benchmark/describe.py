@@ -120,7 +120,7 @@ def _save(fig, path: Path) -> Path:
 def _figure(**kwargs):
     from matplotlib.figure import Figure
 
-    return Figure(**kwargs)
+    return Figure(layout="constrained", **kwargs)  # panels, titles and labels never overlap
 
 
 def plot_sate_vs_naive(p: _Pooled, table: pd.DataFrame, path: Path) -> Path:
@@ -182,6 +182,8 @@ def plot_ite(p: _Pooled, path: Path) -> Path:
         ax.tick_params(labelsize=7)
     fig.suptitle("Individual treatment effects mu1 - mu0 (line: SATE)"
                  + (f"; first {count} of {len(p.names)} datasets" if count < len(p.names) else ""))
+    fig.supxlabel("ITE = mu1 - mu0", fontsize=9)
+    fig.supylabel("units", fontsize=9)
     return _save(fig, path)
 
 
@@ -203,6 +205,9 @@ def plot_outcomes(p: _Pooled, path: Path) -> Path:
     right.hist(mu1, bins=bins, alpha=0.55, density=True, label="mu1 (everyone treated)")
     right.set_title("Potential outcomes")
     right.legend(fontsize=8)
+    for ax in (left, right):
+        ax.set_xlabel("outcome quantity (all datasets pooled)")
+        ax.set_ylabel("density")
     return _save(fig, path)
 
 
