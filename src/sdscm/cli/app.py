@@ -199,11 +199,14 @@ def demo(
         hidden = ", ".join(s.hidden_covariates) or "none"
         table = Table(box=box.SIMPLE_HEAD, title=f"Effect of {s.treatment} = {s.treated} vs {s.control} "
                                                  f"on {s.outcome_label}, {s.n} units")
-        cells = [("true sample ATE (exact)", f"{s.sample_ate:+.4f}", "", "", "")]
-        cells.append(("naive difference in means", f"{s.naive_difference:+.4f}", f"{s.bias:+.4f}", "", ""))
+        def num(x: float) -> str:  # tiny effects (a near-null benchmark) in scientific notation
+            return f"{x:+.2e}" if 0 < abs(x) < 1e-3 else f"{x:+.4f}"
+
+        cells = [("true sample ATE (exact)", num(s.sample_ate), "", "", "")]
+        cells.append(("naive difference in means", num(s.naive_difference), num(s.bias), "", ""))
         for row in s.estimates:
-            cells.append((row.label, f"{row.ate_all:+.4f}", f"{row.ate_all - s.sample_ate:+.4f}",
-                          f"{row.ate_hidden:+.4f}", f"{row.ate_hidden - s.sample_ate:+.4f}"))
+            cells.append((row.label, num(row.ate_all), num(row.ate_all - s.sample_ate),
+                          num(row.ate_hidden), num(row.ate_hidden - s.sample_ate)))
         headers = ("estimate of the ATE", "all covariates", "error", "U hidden", "error")
         for i, col in enumerate(headers):
             width = max(len(col), *(len(c[i]) for c in cells))
