@@ -199,8 +199,10 @@ def demo(
         hidden = ", ".join(s.hidden_covariates) or "none"
         table = Table(box=box.SIMPLE_HEAD, title=f"Effect of {s.treatment} = {s.treated} vs {s.control} "
                                                  f"on {s.outcome_label}, {s.n} units")
-        def num(x: float) -> str:  # tiny effects (a near-null benchmark) in scientific notation
-            return f"{x:+.2e}" if 0 < abs(x) < 1e-3 else f"{x:+.4f}"
+        tiny = max(abs(s.sample_ate), abs(s.naive_difference)) < 1e-3  # a near-null benchmark
+
+        def num(x: float) -> str:  # tiny effects in scientific notation, so they do not read as 0
+            return f"{x:+.2e}" if tiny else f"{x:+.4f}"
 
         cells = [("true sample ATE (exact)", num(s.sample_ate), "", "", "")]
         cells.append(("naive difference in means", num(s.naive_difference), num(s.bias), "", ""))
