@@ -18,14 +18,18 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
 from sdscm.errors import SpecError
 from sdscm.results.io import write_text
 from sdscm.spec.reference import from_reference, is_reference_config
 from sdscm.spec.schema import ModelFile, ModelSection
-from sdscm.spec.validate import Report, build_spec, variable_labels
+from sdscm.spec.validate import Report, build_spec, pydantic_problems, variable_labels
 
 PathLike = str | os.PathLike[str]
+
+OVERRIDES_SOURCE = "model-section overrides"
+"""How messages name the origin of a problem in :func:`with_model_overrides` (options, not a file)."""
 
 # --------------------------------------------------------------------------- YAML reading
 
@@ -447,14 +451,17 @@ def dump_spec(spec: ModelFile, path: PathLike, header: str | None = None) -> Pat
 def with_model_overrides(spec: ModelFile, **updates: Any) -> ModelFile:
     """The spec with fields of its `model` section replaced (None values are ignored).
 
-    Used by every command's `--model` / `--dtype` options, so they validate the same way.
+    Used by every command's `--model` / `--dtype` options, so they validate the same way: the new
+    section is validated like the file's own (an unknown field, `device='tpu'` or
+    `max_batch_tokens=-5` raises SpecError naming the field and the fix).
     """
     updates = {k: v for k, v in updates.items() if v is not None}
     if not updates:
         return spec
-    unknown = [k for k in updates if k not in ModelSection.model_fields]
-    if unknown:
-        raise SpecError([f"unknown model-section field(s) {unknown}; known: {list(ModelSection.model_fields)}"])
-    if "dtype" in updates and updates["dtype"] not in ("float32", "bfloat16"):
-        raise SpecError([f"dtype must be float32 or bfloat16, got {updates['dtype']!r}"])
-    return spec.model_copy(update={"model": spec.model.model_copy(update=updates)})
+    try:
+        section = ModelSection.model_validate({**spec.model.model_dump(), **updates})
+    except ValidationError as error:
+        report = Report(OVERRIDES_SOURCE)
+        pydantic_problems(error, report, prefix=("model",))
+        raise SpecError(report.problems) from None
+    return spec.model_copy(update={"model": section})

@@ -235,10 +235,12 @@ def _pydantic_text(err: ErrorDetails) -> str:
     return f"{err.get('msg', 'is invalid')} (got {_short(value)}); correct this value"
 
 
-def pydantic_problems(error: ValidationError, report: Report) -> None:
-    """Add one message per pydantic error to `report`."""
+def pydantic_problems(error: ValidationError, report: Report, prefix: tuple[str, ...] = ()) -> None:
+    """Add one message per pydantic error to `report`; `prefix` places a section validated on its
+    own (e.g. `("model",)` for a ModelSection) where it sits in a model file."""
     for err in error.errors():
-        loc = tuple(err["loc"])
+        loc = prefix + tuple(err["loc"])
+        err = {**err, "loc": loc}  # type: ignore[typeddict-item]
         text = _pydantic_text(err)
         if loc and loc[0] == "variables" and len(loc) >= 2 and isinstance(loc[1], int):
             if len(loc) == 2:
