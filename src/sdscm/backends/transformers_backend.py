@@ -19,14 +19,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # sdscm never downloads behind the user's back
 
 import numpy as np
 import torch
@@ -282,8 +279,13 @@ def _model_dir(model: str) -> Path | None:
     return Path(found).parent if found else None
 
 
-def _load(model: str, dtype: torch.dtype) -> tuple[Any, Any, Path | None]:
-    """Load (model, tokenizer, folder) offline; BackendError with a fix when that is impossible."""
+def _load(model: str, dtype: torch.dtype, local_files_only: bool = True) -> tuple[Any, Any, Path | None]:
+    """Load (model, tokenizer, folder); BackendError with a fix when that is impossible.
+
+    `local_files_only` (default) never touches the network: a folder, or a name already in the local
+    Hugging Face cache. It is passed to transformers explicitly; the process environment is neither
+    read nor changed.
+    """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     path = Path(model).expanduser()
@@ -297,16 +299,15 @@ def _load(model: str, dtype: torch.dtype) -> tuple[Any, Any, Path | None]:
         raise BackendError(f"model folder {model!r} does not exist")
     if path.exists():
         model = str(path)
-    offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
     try:
         with quiet_transformers():
-            tokenizer = AutoTokenizer.from_pretrained(model, local_files_only=offline)
-            lm = AutoModelForCausalLM.from_pretrained(model, dtype=dtype, local_files_only=offline)
+            tokenizer = AutoTokenizer.from_pretrained(model, local_files_only=local_files_only)
+            lm = AutoModelForCausalLM.from_pretrained(model, dtype=dtype, local_files_only=local_files_only)
     except Exception as exc:  # every loading failure becomes one clear message
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if path.is_dir():
             raise BackendError(f"could not load the model in folder {model!r}: {first}") from exc
-        where = "offline (HF_HUB_OFFLINE=1)" if offline else "locally or from the hub"
+        where = "offline (sdscm loads local files only)" if local_files_only else "locally or from the hub"
         raise BackendError(
             f"model {model!r} is not available {where}: pass a local folder that "
             f"transformers can load, or download the model once (e.g. `hf download {model}`) "
@@ -385,8 +386,9 @@ class TransformersBackend:
     `model` is a local folder, a name in the local Hugging Face cache, a ``.gguf`` file, or None
     for the packaged SmolLM2-135M-Instruct. `model_obj` and `tokenizer_obj` pass an already built
     model and tokenizer instead (the model is cast and moved in place; `model` is then only a
-    display name). Scores are sums of
-    token log-probs and token counts per continuation; see DESIGN.md section 1, "Score".
+    display name). `local_files_only=False` lets transformers download a named model (never the
+    default). Scores are sums of token log-probs and token counts per continuation; see DESIGN.md
+    section 1, "Score".
     """
 
     capability: Capability = "exact"
@@ -404,6 +406,7 @@ class TransformersBackend:
         prefix_cache: bool = True,
         prefix_cache_mb: int = 640,
         track_tokens: bool = False,
+        local_files_only: bool = True,
     ) -> None:
         if int(max_batch_tokens) <= 0:
             raise BackendError(f"max_batch_tokens must be positive, got {max_batch_tokens}")
@@ -424,7 +427,7 @@ class TransformersBackend:
                 self.name = "SmolLM2-135M-Instruct"
             else:
                 self.name = model
-            lm, tokenizer, self._folder = _load(model, self.dtype)
+            lm, tokenizer, self._folder = _load(model, self.dtype, local_files_only)
         self.model = lm.to(device=self.device, dtype=self.dtype).eval()
         for p in self.model.parameters():
             p.requires_grad_(False)

@@ -431,7 +431,6 @@ def _init_process(spec: ModelFile, design: Design, n: int, backend: ScoringBacke
                   common: dict[str, Any], threads: int, cache: CacheOption) -> None:
     global _PROCESS_WORKER
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if backend is None and any(v.mechanism == "lm" for v in spec.variables):
         import torch  # the default backend: share the cores between the workers
 
