@@ -19,6 +19,7 @@ from sdscm.engine.noise_sources import AbductedNoise, FreshNoise, NoiseSource, S
 from sdscm.engine.worlds import World, chunks, concat_worlds, evaluate_world
 from sdscm.errors import QueryError
 from sdscm.graph.dag import build_graph, descendants_of
+from sdscm.progress import progress_bar
 from sdscm.results.frames import values_from_frame, world_columns, world_frame
 from sdscm.semantics.noise import abduct_gumbel, uniforms
 from sdscm.spec.schema import ModelFile
@@ -136,7 +137,8 @@ class SDSCM:
         unit_ids = np.asarray(unit_ids, dtype=np.int64)
         seeds = np.asarray(seeds, dtype=np.int64)
         parts = chunks(len(unit_ids), self.chunk_units)
-        with _progress(progress, len(parts) * len(self.variables), "variables") as tick:
+        with progress_bar(progress, len(parts) * len(self.variables), "variable", leave=False) as bar:
+            tick = _ticks(bar)
             return concat_worlds([
                 evaluate_world(self.store, self.variables, unit_ids[c], SeededNoise(seeds[c]),
                                self.phrasings, self.interventions, on_variable=tick)
@@ -157,7 +159,8 @@ class SDSCM:
         factual_parts: list[World] = []
         arm_parts: list[list[World]] = [[] for _ in arms]
         total = len(parts) * len(self.variables) * (1 + len(arms))
-        with _progress(progress, total, "variables") as tick:
+        with progress_bar(progress, total, "variable", leave=False) as bar:
+            tick = _ticks(bar)
             for c in parts:
                 noise = SeededNoise(seeds[c])
                 world = evaluate_world(self.store, self.variables, unit_ids[c], noise, self.phrasings,
@@ -229,7 +232,8 @@ class SDSCM:
         else:
             seeds = np.full(n, 0 if seed is None else int(seed), dtype=np.int64)
         parts = chunks(n, self.chunk_units)
-        with _progress(progress, len(parts) * len(self.variables), "variables") as tick:
+        with progress_bar(progress, len(parts) * len(self.variables), "variable", leave=False) as bar:
+            tick = _ticks(bar)
             return concat_worlds([
                 self._counterfactual_chunk(factual[c], unit_ids[c], seeds[c], recorded, parsed, noise, seed, tick)
                 for c in parts
@@ -323,24 +327,14 @@ class SDSCM:
         }
 
 
-class _progress:
-    """A rich progress bar over variables when asked for; a no-op tick otherwise."""
+def _ticks(bar: Any) -> Callable[[CompiledVariable], None]:
+    """The engine's per-variable callback: advance `bar` and show the variable's name."""
 
-    def __init__(self, enabled: bool, total: int, what: str):
-        self.enabled, self.total, self.what = enabled, total, what
-        self._bar = None
+    def tick(var: CompiledVariable) -> None:
+        bar.set_postfix_str(var.name)
+        bar.update(1)
 
-    def __enter__(self) -> Callable[[Any], None]:
-        if not self.enabled:
-            return lambda _: None
-        from tqdm.auto import tqdm
-
-        self._bar = tqdm(total=self.total, unit=self.what.rstrip("s"), desc=self.what, leave=False)
-        return lambda var: (self._bar.set_postfix_str(var.name), self._bar.update(1))
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.close()
+    return tick
 
 
 def load(path: str | Path, variant: int | None = None, backend: ScoringBackend | None = None,

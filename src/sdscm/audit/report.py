@@ -15,7 +15,7 @@ import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from sdscm.results.io import atomic_path, write_frame, write_text
+from sdscm.results.io import write_bytes, write_frame, write_text
 
 if TYPE_CHECKING:
     from sdscm.audit.summary import AuditResult
@@ -462,12 +462,6 @@ def render_html(result: "AuditResult", forest: bytes, histogram: bytes) -> str:
 
 
 # ----------------------------------------------------------------------------- writing
-def _write_bytes(path: Path, data: bytes) -> Path:
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
-    return path
-
-
 def write_reports(result: "AuditResult", out_dir: Path) -> dict[str, Path]:
     """Write every output file into `out_dir` (created if needed), each atomically; returns their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -475,8 +469,8 @@ def write_reports(result: "AuditResult", out_dir: Path) -> dict[str, Path]:
     paths = {
         "results.json": write_text(out_dir / "results.json", result.to_json() + "\n"),
         "units.parquet": write_frame(result.units, out_dir / "units.parquet"),
-        "forest.png": _write_bytes(out_dir / "forest.png", forest),
-        "histogram.png": _write_bytes(out_dir / "histogram.png", histogram),
+        "forest.png": write_bytes(out_dir / "forest.png", forest),
+        "histogram.png": write_bytes(out_dir / "histogram.png", histogram),
         "report.md": write_text(out_dir / "report.md", render_markdown(result)),
         "report.html": write_text(out_dir / "report.html", render_html(result, forest, histogram)),
     }

@@ -28,6 +28,7 @@ import pandas as pd
 
 from sdscm.errors import QueryError
 from sdscm.graph.dag import descendants_of
+from sdscm.progress import progress_bar
 from sdscm.spec.schema import SLOT, ModelFile
 
 if TYPE_CHECKING:
@@ -355,17 +356,10 @@ def audit(
                           placebo, placebo_phrasing, margin, alpha, level, n_boot, n_perm)
     started = time.perf_counter()
     arms: list[VariantArm] = []
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(setup.variants), desc="variants", unit="variant", leave=False)
-    for position, variant in enumerate(setup.variants):
-        arms.append(run_variant(base, setup, position, variant))
-        if bar is not None:
+    with progress_bar(progress, len(setup.variants), "variant", leave=False) as bar:
+        for position, variant in enumerate(setup.variants):
+            arms.append(run_variant(base, setup, position, variant))
             bar.update(1)
-    if bar is not None:
-        bar.close()
     seconds = time.perf_counter() - started
     backend_obj = getattr(base.store, "_backend", None)
     runtime = {

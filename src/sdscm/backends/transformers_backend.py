@@ -34,9 +34,9 @@ from sdscm.backends.default_model import (
     DEFAULT_START_TOKEN,
     cached_gguf_model,
     default_model_path,
-    file_sha256,
     quiet_transformers,
 )
+from sdscm.backends.disk_cache import file_sha256
 from sdscm.backends.prefix_cache import PrefixCache
 from sdscm.backends.prefix_scoring import PrefixStats, score_with_prefix_cache
 from sdscm.backends.tokenization import EncodedRequest, encode_requests

@@ -6,6 +6,7 @@ suite (sdscm.estimators): estimators see `X, t, y`; metrics see `mu0, mu1, ite`.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from sdscm.benchmark.health import DEFAULT_THRESHOLDS, DatasetHealth, HealthThresholds, dataset_health
+from sdscm.effects import naive_difference, sample_ate
 
 VIEWS = ("all", "hidden")
 
@@ -62,13 +64,13 @@ class CausalDataset:
     @property
     def sate(self) -> float:
         """Sample average treatment effect: the mean ITE."""
-        return float(np.mean(self.ite))
+        return sample_ate(self.mu0, self.mu1)
 
     @property
     def naive_difference(self) -> float:
-        """Difference in mean outcome between treated and control units."""
-        t = self.t.astype(bool)
-        return float(self.y[t].mean() - self.y[~t].mean())
+        """Difference in mean outcome between treated and control units (NaN when an arm is empty)."""
+        naive = naive_difference(self.t, self.y)
+        return math.nan if naive is None else naive
 
     @property
     def quantity(self) -> str:

@@ -54,7 +54,6 @@ from sdscm.benchmark.storage import (
     dataset_name,
     dataset_paths,
     dataset_stats,
-    file_sha256,
     read_dataset,
     write_dataset,
     write_manifest,
@@ -67,6 +66,8 @@ from sdscm.engine.noise_sources import SeededNoise
 from sdscm.engine.worlds import World
 from sdscm.graph.dag import build_graph, descendants_of
 from sdscm.model import SDSCM, CacheOption
+from sdscm.progress import progress_bar
+from sdscm.results.io import file_sha256
 from sdscm.spec.schema import ModelFile
 
 RESERVED_COLUMNS = ("unit_id", "t", "y", "mu0", "mu1", "ite", "e", "y0", "y1", "text")
@@ -617,12 +618,11 @@ def _generate_locked(spec: ModelFile, family_info: dict[str, Any], design: Desig
 
     out.mkdir(parents=True, exist_ok=True)
     save(force=True)
-    bar = _progress_bar(progress, len(jobs_all), skipped)
+    bar = progress_bar(progress, len(jobs_all), "dataset", initial=skipped, file=sys.stderr)
 
     def finished(record: dict[str, Any]) -> None:
         records[record["name"]] = record
-        if bar is not None:
-            bar.update(1)
+        bar.update(1)
         save()
         if on_dataset is not None:
             on_dataset(record)
@@ -640,8 +640,7 @@ def _generate_locked(spec: ModelFile, family_info: dict[str, Any], design: Desig
                       cache)
     finally:
         save(force=True)
-        if bar is not None:
-            bar.close()
+        bar.close()
     return GenerationResult(out=out, manifest=manifest, generated=len(records) - skipped, skipped=skipped,
                             seconds=time.perf_counter() - started, datasets=manifest["datasets"])
 
@@ -666,11 +665,3 @@ def _run_pool(spec: ModelFile, design: Design, n: int, backend: ScoringBackend |
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
-
-
-def _progress_bar(enabled: bool, total: int, done: int):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, initial=done, unit="dataset", desc="datasets", file=sys.stderr)

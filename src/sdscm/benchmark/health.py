@@ -18,6 +18,8 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
+from sdscm.effects import naive_difference, sample_ate
+
 OVERLAP_BAND = (0.05, 0.95)
 """Propensities outside this band count as poor overlap."""
 
@@ -88,10 +90,6 @@ class DatasetHealth:
         return out
 
 
-def _finite_or_none(x: float) -> float | None:
-    return float(x) if math.isfinite(x) else None
-
-
 def dataset_health(
     t: np.ndarray,
     y: np.ndarray,
@@ -114,11 +112,10 @@ def dataset_health(
     y = np.asarray(y, dtype=float)
     ite = np.asarray(mu1, dtype=float) - np.asarray(mu0, dtype=float)
     n = len(t)
-    sate = float(np.mean(ite)) if n else math.nan
+    sate = sample_ate(mu0, mu1) if n else math.nan
     ite_sd = float(np.std(ite)) if n else math.nan
     outcome_sd = float(np.std(y)) if n else math.nan
-    both_arms = bool(t.any() and (~t).any())
-    naive = float(y[t].mean() - y[~t].mean()) if both_arms else None
+    naive = naive_difference(t, y)
     bias = None if naive is None else naive - sate
     treated_share = float(t.mean()) if n else math.nan
     outside = e_min = e_max = None

@@ -14,7 +14,6 @@ from column names; :func:`to_causal_dataset` builds the `all` and `hidden` views
 
 from __future__ import annotations
 
-import hashlib
 import json
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sdscm.benchmark.dataset import VIEWS, CausalDataset
+from sdscm.effects import naive_difference, sample_ate
 from sdscm.errors import SDSCMError
 from sdscm.results.io import atomic_path, write_text
 from sdscm.semantics.text import render, story
@@ -76,15 +76,6 @@ def dataset_paths(out: Path, name: str, formats: Sequence[str]) -> dict[str, Pat
     return paths
 
 
-def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 # ----------------------------------------------------------------------------- Parquet datasets
 def write_dataset(frame: pd.DataFrame, metadata: dict[str, Any], path: Path) -> Path:
     """Write one dataset as Parquet with `metadata` (JSON) in the schema metadata, atomically.
@@ -119,14 +110,11 @@ def read_dataset(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
 def dataset_stats(frame: pd.DataFrame) -> dict[str, Any]:
     """Per-dataset summary recorded in the manifest: n, SATE, naive difference, overlap."""
     t = frame["t"].to_numpy().astype(bool)
-    y = frame["y"].to_numpy(dtype=float)
-    ite = frame["mu1"].to_numpy(dtype=float) - frame["mu0"].to_numpy(dtype=float)
     e = frame["e"].to_numpy(dtype=float)
-    naive = float(y[t].mean() - y[~t].mean()) if t.any() and (~t).any() else None
     return {
         "n": int(len(frame)),
-        "sate": float(ite.mean()),
-        "naive_difference": naive,
+        "sate": sample_ate(frame["mu0"].to_numpy(dtype=float), frame["mu1"].to_numpy(dtype=float)),
+        "naive_difference": naive_difference(t, frame["y"].to_numpy(dtype=float)),
         "treated_share": float(t.mean()),
         "propensity_min": float(e.min()),
         "propensity_max": float(e.max()),

@@ -23,6 +23,7 @@ import pandas as pd
 
 from sdscm.errors import SDSCMError
 from sdscm.evaluation.metrics import ate_r2, ate_rmse
+from sdscm.results.io import save_figure, write_frame, write_text
 
 SETTING_TITLES = {"all": "all covariates", "hidden": "hidden confounding"}
 NOMINAL = 0.95
@@ -241,7 +242,7 @@ def plot_ate(results: pd.DataFrame, path: Path) -> Path:
     fig.supxlabel("true SATE")
     fig.supylabel("estimated ATE")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
     return path
 
@@ -277,7 +278,7 @@ def plot_cate_r2(results: pd.DataFrame, path: Path) -> Path:
     if names:
         ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
     return path
 
@@ -321,7 +322,7 @@ def plot_coverage(cate: pd.DataFrame, path: Path) -> Path:
     if labels:
         a1.legend(fontsize=8, loc="lower left")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
     return path
 
@@ -346,8 +347,6 @@ def load_results(path: str | Path) -> pd.DataFrame:
 
 def write_report(results: pd.DataFrame | str | Path, out_dir: str | Path, figures: bool = True) -> dict[str, Path]:
     """Write tables (markdown + CSV) and figures to ``out_dir``; return the paths by name."""
-    from sdscm.results.io import write_frame, write_text
-
     if not isinstance(results, pd.DataFrame):
         results = load_results(results)
     results = normalise(results)

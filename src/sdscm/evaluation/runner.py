@@ -30,9 +30,11 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 import pandas as pd
 
+from sdscm.effects import naive_difference, sample_ate
 from sdscm.errors import SDSCMError
 from sdscm.estimators.base import EstimatorConfig, encode_covariates
 from sdscm.evaluation.metrics import dataset_metrics, sd
+from sdscm.progress import progress_bar
 
 KEY = ("dataset", "setting", "estimator", "config")
 """Columns that identify one unit of work (and one results row)."""
@@ -128,15 +130,15 @@ def _base_row(dataset: Any, config: EstimatorConfig, seed: int, group: str | Non
     ite = np.asarray(dataset.mu1, dtype=float) - np.asarray(dataset.mu0, dtype=float)
     t = np.asarray(dataset.t).astype(int)
     e = getattr(dataset, "e", None)
-    both_arms = 0 < t.sum() < len(t)
+    naive = naive_difference(t, y)
     return {
         "dataset": dataset.name, "setting": dataset.view,
         "group": group if group is not None else default_group(dataset),
         "estimator": config.display, "estimator_name": config.name, "config": config.key,
         "encoding": config.encoding, "params": _json(dict(config.params)), "seed": seed,
         "n": int(len(y)), "p": int(dataset.X.shape[1]), "treated_share": float(np.mean(t)),
-        "sate": float(np.mean(ite)),
-        "naive_difference": float(y[t == 1].mean() - y[t == 0].mean()) if both_arms else math.nan,
+        "sate": sample_ate(dataset.mu0, dataset.mu1),
+        "naive_difference": math.nan if naive is None else naive,
         "sd_y": sd(y), "sd_ite": sd(ite),
         "true_min_propensity": float(np.min(np.minimum(e, 1 - e))) if e is not None else math.nan,
         "status": "ok", "error": "", "seconds": math.nan, "outputs": "", "info": "{}",
@@ -301,7 +303,7 @@ def evaluate(datasets: Sequence[Any], estimators: Sequence[EstimatorConfig], *,
     tasks = [(i, j) for i, d in enumerate(datasets) for j, c in enumerate(estimators)
              if not store.is_done((d.name, d.view, c.display, c.key), retry_failed)]
 
-    bar = _progress_bar(len(tasks), progress)
+    bar = progress_bar(progress and bool(tasks), len(tasks), "fit", dynamic_ncols=True)
     failures = 0
 
     def record(row: dict[str, Any]) -> None:
@@ -310,9 +312,8 @@ def evaluate(datasets: Sequence[Any], estimators: Sequence[EstimatorConfig], *,
         failures += row["status"] != "ok"
         if on_row is not None:
             on_row(row)
-        if bar is not None:
-            bar.set_postfix_str(f"failed {failures}", refresh=False)
-            bar.update(1)
+        bar.set_postfix_str(f"failed {failures}", refresh=False)
+        bar.update(1)
 
     try:
         if jobs <= 0:
@@ -321,22 +322,13 @@ def evaluate(datasets: Sequence[Any], estimators: Sequence[EstimatorConfig], *,
         elif tasks:
             _run_pool(datasets, estimators, groups, tasks, seed, time_limit, jobs, record, store)
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
         if store.rows:  # write rows in dataset/estimator order, whatever order workers finished in
             ordered = _ordered(store.frame(), datasets, estimators)
             store.rows = {tuple(r[k] for k in KEY): r for r in ordered.to_dict("records")}
         store.flush()
         store.close()
     return _ordered(store.frame(), datasets, estimators)
-
-
-def _progress_bar(total: int, enabled: bool) -> Any:
-    if not enabled or total == 0:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc="fits", unit="fit", dynamic_ncols=True)
 
 
 def _ordered(frame: pd.DataFrame, datasets: Sequence[Any], estimators: Sequence[EstimatorConfig]) -> pd.DataFrame:

@@ -8,7 +8,7 @@ from pathlib import Path
 import networkx as nx
 
 from sdscm.graph.dag import build_graph, layers
-from sdscm.results.io import atomic_path
+from sdscm.results.io import save_figure
 from sdscm.spec.schema import ModelFile
 
 
@@ -62,8 +62,6 @@ def draw_dag(spec: ModelFile, path: str | Path, title: str | None = None) -> Pat
     ax.set_title(title or spec.name)
     ax.axis("off")
     fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=120, format=path.suffix.lstrip(".") or "png")
+    save_figure(fig, path, dpi=120)
     plt.close(fig)
-    return path
+    return Path(path)

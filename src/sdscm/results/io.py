@@ -1,12 +1,18 @@
-"""Atomic file writing: outputs appear whole or not at all."""
+"""Files that appear whole or not at all: atomic writers (text, bytes, figures, DataFrames), the
+DataFrame reader, and the hash of a file's bytes.
+
+Every output sdscm writes goes through :func:`atomic_path`, so an interrupted run never leaves a
+half-written file behind, and a file that exists is complete.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pandas as pd
 
@@ -54,6 +60,31 @@ def write_text(path: str | Path, text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(path)
+
+
+def write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write a binary file atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def save_figure(fig: Any, path: str | Path, **savefig: Any) -> Path:
+    """Save a matplotlib figure atomically; the format is the file's suffix unless `format=` says."""
+    path = Path(path)
+    savefig.setdefault("format", path.suffix.lstrip(".").lower() or "png")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, **savefig)
+    return path
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """Hex SHA-256 of a file's bytes (read in blocks, so any size fits in memory)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def write_frame(frame: pd.DataFrame, path: str | Path) -> Path:
