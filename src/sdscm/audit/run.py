@@ -29,7 +29,9 @@ import pandas as pd
 from sdscm.errors import QueryError
 from sdscm.graph.dag import descendants_of
 from sdscm.progress import progress_bar
+from sdscm.spec.messages import did_you_mean
 from sdscm.spec.schema import SLOT, ModelFile
+from sdscm.spec.values import value_index
 
 if TYPE_CHECKING:
     from sdscm.audit.summary import AuditResult
@@ -119,30 +121,23 @@ class AuditSetup:
 # ----------------------------------------------------------------------------- resolving inputs
 def _resolve_label(kind: str, variable: str, domain: Sequence[str], value: Any) -> str:
     """A value label from a label or 0-based index (ints, or digit strings that are not labels)."""
+    index = value_index(domain, value)
+    if index is not None:
+        return domain[index]
     if isinstance(value, (bool, np.bool_)):
         raise QueryError(f"{kind} of '{variable}': {value!r} is not a value; use one of {list(domain)}")
     if isinstance(value, str):
-        if value in domain:
-            return value
-        if value.strip().isdigit() and 0 <= int(value) < len(domain):
-            return domain[int(value)]
-        import difflib
-
-        close = difflib.get_close_matches(value, list(domain), n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
+        guess = did_you_mean(value, domain, n=1)
+        hint = f"; {guess}" if guess else ""
         raise QueryError(f"{kind}: '{value}' is not a value of '{variable}'{hint}; its values are {list(domain)}")
-    if isinstance(value, (int, np.integer)) and 0 <= int(value) < len(domain):
-        return domain[int(value)]
     raise QueryError(f"{kind}: {value!r} is not a value of '{variable}' (labels {list(domain)} "
                      f"or indices 0..{len(domain) - 1})")
 
 
 def _check_variable(spec: ModelFile, name: str, role: str) -> None:
     if name not in spec.names:
-        import difflib
-
-        close = difflib.get_close_matches(str(name), spec.names, n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
+        guess = did_you_mean(str(name), spec.names, n=1)
+        hint = f"; {guess}" if guess else ""
         raise QueryError(f"unknown {role} variable '{name}'{hint}; the model's variables are {spec.names}")
 
 

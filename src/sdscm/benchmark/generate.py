@@ -69,6 +69,7 @@ from sdscm.model import SDSCM, CacheOption
 from sdscm.progress import progress_bar
 from sdscm.results.io import file_sha256
 from sdscm.spec.schema import ModelFile
+from sdscm.spec.values import value_index
 
 RESERVED_COLUMNS = ("unit_id", "t", "y", "mu0", "mu1", "ite", "e", "y0", "y1", "text")
 QUANTITIES = ("probability", "log_score", "category")
@@ -123,12 +124,10 @@ class Design:
 
 def _value_label(what: str, variable: str, values: Sequence[str], value: Any) -> str:
     """A value label from a label or a 0-based index (labels win over digit strings)."""
-    text = str(value)
-    if text in values:
-        return text
-    if text.isdigit() and int(text) < len(values):
-        return values[int(text)]
-    raise BenchmarkError(f"{what} {text!r} is not a value of '{variable}'; its values are {list(values)}")
+    index = value_index(values, str(value))
+    if index is None:
+        raise BenchmarkError(f"{what} {str(value)!r} is not a value of '{variable}'; its values are {list(values)}")
+    return values[index]
 
 
 def resolve_design(

@@ -9,14 +9,14 @@ import typer
 
 from sdscm.cli.common import console, err_console, load_model, run_guarded
 from sdscm.errors import QueryError
+from sdscm.spec.values import value_index
 
 
 def split_values(text: str, domain: Sequence[str], variable: str) -> tuple[str, str]:
     """`A,B` into two values of `variable`. Labels may contain commas: the split point is the comma
     at which both sides are labels (or 0-based indices)."""
     def ok(part: str) -> bool:
-        part = part.strip()
-        return part in domain or (part.isdigit() and int(part) < len(domain))
+        return value_index(domain, part.strip()) is not None
 
     pieces = text.split(",")
     candidates = [(",".join(pieces[:i]).strip(), ",".join(pieces[i:]).strip()) for i in range(1, len(pieces))]

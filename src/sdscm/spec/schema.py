@@ -2,7 +2,7 @@
 
 These models describe the *shape* of a file. Cross-field checks that need the whole
 file (unknown parents, cycles, parent order, table coverage) live in
-:mod:`sdscm.spec.validate`, which collects every problem instead of stopping at the first.
+:mod:`sdscm.spec.checks`, which collects every problem instead of stopping at the first.
 """
 
 from __future__ import annotations
