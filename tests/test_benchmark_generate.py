@@ -234,7 +234,7 @@ def test_mismatched_resume_fails_before_the_model_loads(tmp_path: Path, monkeypa
     def no_model_load(*args, **kwargs):
         raise AssertionError("the model was loaded before the argument check")
 
-    monkeypatch.setattr(generate_module, "_default_backend", no_model_load)
+    monkeypatch.setattr(generate_module, "build_backend", no_model_load)
     with pytest.raises(BenchmarkError, match=r"different arguments[\s\S]*seed: 3 before, 4 now"):
         generate(weather_spec(), tmp_path / "b", variants=1, datasets_per_variant=1, n=N, seed=4)
 

@@ -22,6 +22,7 @@ from typing import Sequence
 import numpy as np
 
 from sdscm.backends.base import ScoringBackend
+from sdscm.backends.factory import CacheOption
 from sdscm.benchmark.floor import numerical_floor
 from sdscm.benchmark.generate import (
     NUMERICAL_FLOOR,
@@ -34,7 +35,7 @@ from sdscm.benchmark.health import DatasetHealth, dataset_health
 from sdscm.benchmark.storage import COVARIATE, BenchmarkError, write_dataset
 from sdscm.estimators.base import encode_covariates, make_estimator
 from sdscm.graph.draw import draw_dag
-from sdscm.model import SDSCM, CacheOption
+from sdscm.model import SDSCM
 from sdscm.spec import load_spec
 
 DEMO_ESTIMATORS: tuple[tuple[str, str], ...] = (

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from sdscm.backends.base import ScoringBackend
+from sdscm.backends.factory import CacheOption, build_backend
 from sdscm.engine.compiled import CompiledVariable, choose_phrasings, compile_spec
 from sdscm.engine.exact import DEFAULT_MAX_STATES, enumerate_joint, exact_table
 from sdscm.engine.interventions import Intervention, describe_interventions, parse_interventions
@@ -22,28 +23,11 @@ from sdscm.graph.dag import build_graph, descendants_of
 from sdscm.progress import progress_bar
 from sdscm.results.frames import values_from_frame, world_columns, world_frame
 from sdscm.semantics.noise import abduct_gumbel, uniforms
+from sdscm.spec.load import load_spec
 from sdscm.spec.schema import ModelFile
 
 NOISE_MODES = ("shared", "fresh")
 DEFAULT_CHUNK_UNITS = 32
-
-
-CacheOption = bool | str | Path | None
-
-
-def _default_backend_factory(spec: ModelFile, cache: CacheOption) -> Callable[[], ScoringBackend]:
-    """The model section's backend, behind the persistent score cache unless `cache` is False/None."""
-
-    def make() -> ScoringBackend:
-        from sdscm.backends.score_cache import CachedBackend
-        from sdscm.backends.transformers_backend import TransformersBackend
-
-        backend = TransformersBackend.from_section(spec.model)
-        if cache is None or cache is False:
-            return backend
-        return CachedBackend(backend, None if cache is True else cache)
-
-    return make
 
 
 class SDSCM:
@@ -77,7 +61,7 @@ class SDSCM:
         self.variables: list[CompiledVariable] = compile_spec(spec, self.phrasings)
         self.graph: nx.DiGraph = build_graph(spec)
         if _store is None:
-            factory = (lambda: backend) if backend is not None else _default_backend_factory(spec, cache)
+            factory = (lambda: backend) if backend is not None else (lambda: build_backend(spec.model, cache))
             _store = MechanismStore(
                 backend_factory=factory,
                 length_normalize=spec.model.length_normalize,
@@ -340,7 +324,5 @@ def _ticks(bar: Any) -> Callable[[CompiledVariable], None]:
 def load(path: str | Path, variant: int | None = None, backend: ScoringBackend | None = None,
          cache: CacheOption = True) -> SDSCM:
     """Load a model file (our YAML/JSON, or the reference implementation's JSON config)."""
-    from sdscm.spec import load_spec
-
     spec = load_spec(path)
     return SDSCM(spec, variant=variant, backend=backend, source=str(path), cache=cache)

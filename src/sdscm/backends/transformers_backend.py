@@ -452,17 +452,18 @@ class TransformersBackend:
         self._accounting: TokenAccounting | None = TokenAccounting() if track_tokens else None
 
     @classmethod
-    def from_section(cls, section: ModelSection) -> TransformersBackend:
-        """Build the backend a model file's `model` section describes."""
-        return cls(
-            section.name,
-            dtype=section.dtype,
-            device=section.device,
-            start_token=section.start_token,
-            max_batch_tokens=section.max_batch_tokens,
-            prefix_cache=section.prefix_cache,
-            prefix_cache_mb=section.prefix_cache_mb,
-        )
+    def from_section(cls, section: ModelSection, **options: Any) -> TransformersBackend:
+        """Build the backend a model file's `model` section describes; `options` add or override
+        constructor arguments (e.g. `track_tokens=True`)."""
+        fields = {
+            "dtype": section.dtype,
+            "device": section.device,
+            "start_token": section.start_token,
+            "max_batch_tokens": section.max_batch_tokens,
+            "prefix_cache": section.prefix_cache,
+            "prefix_cache_mb": section.prefix_cache_mb,
+        }
+        return cls(section.name, **{**fields, **options})
 
     def __repr__(self) -> str:
         return (

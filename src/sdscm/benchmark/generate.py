@@ -32,6 +32,8 @@ import pandas as pd
 from scipy.special import logsumexp
 
 from sdscm.backends.base import ScoringBackend
+from sdscm.backends.default_model import DEFAULT_MODEL_NAME
+from sdscm.backends.factory import CacheOption, build_backend
 from sdscm.benchmark.storage import (
     COVARIATE,
     FORMAT_NAME,
@@ -65,7 +67,7 @@ from sdscm.engine.compiled import choose_phrasings
 from sdscm.engine.noise_sources import SeededNoise
 from sdscm.engine.worlds import World
 from sdscm.graph.dag import build_graph, descendants_of
-from sdscm.model import SDSCM, CacheOption
+from sdscm.model import SDSCM
 from sdscm.progress import progress_bar
 from sdscm.results.io import file_sha256
 from sdscm.spec.schema import ModelFile
@@ -381,7 +383,7 @@ class _Worker:
         m = self._model
         if m is None or m.variant != variant or m.store.stats.scored > MEMO_LIMIT:
             if self.backend is None and any(v.mechanism == "lm" for v in self.spec.variables):
-                self.backend = _default_backend(self.spec, self.cache)
+                self.backend = build_backend(self.spec.model, self.cache)
             m = SDSCM(self.spec, variant=variant, backend=self.backend)
             self._model = m
         return m
@@ -410,18 +412,6 @@ def _record(job: DatasetJob, frame: pd.DataFrame, metadata: dict[str, Any]) -> d
         **dataset_stats(frame),
         "health": frame_health(frame, metadata).as_record(),
     }
-
-
-def _default_backend(spec: ModelFile, cache: CacheOption = True) -> ScoringBackend:
-    """The model section's backend, behind the persistent score cache unless `cache` is False."""
-    from sdscm.backends.transformers_backend import TransformersBackend
-
-    backend = TransformersBackend.from_section(spec.model)
-    if cache is None or cache is False:
-        return backend
-    from sdscm.backends.score_cache import CachedBackend
-
-    return CachedBackend(backend, None if cache is True else cache)
 
 
 _PROCESS_WORKER: _Worker | None = None
@@ -483,8 +473,6 @@ def _model_info(spec: ModelFile, backend: ScoringBackend | None, injected: bool)
     if injected:
         return {"id": f"injected {type(backend).__name__}", "backend": type(backend).__name__,
                 "fingerprint": backend.fingerprint}
-    from sdscm.backends.default_model import DEFAULT_MODEL_NAME
-
     return {"id": spec.model.name or f"{DEFAULT_MODEL_NAME} (packaged)", "backend": spec.model.backend,
             "fingerprint": backend.fingerprint}
 
@@ -571,7 +559,7 @@ def _generate_locked(spec: ModelFile, family_info: dict[str, Any], design: Desig
     uses_lm = any(v.mechanism == "lm" for v in spec.variables)
     injected = backend is not None
     if uses_lm and backend is None:
-        backend = _default_backend(spec, cache)
+        backend = build_backend(spec.model, cache)
     model_info = _model_info(spec, backend, injected)
     if jobs > 1 and not injected:
         backend = None  # loaded here for its fingerprint only; every worker loads its own
