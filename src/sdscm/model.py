@@ -15,13 +15,14 @@ from sdscm.backends.factory import CacheOption, build_backend
 from sdscm.engine.compiled import CompiledVariable, choose_phrasings, compile_spec
 from sdscm.engine.exact import DEFAULT_MAX_STATES, enumerate_joint, exact_table
 from sdscm.engine.interventions import Intervention, describe_interventions, parse_interventions
-from sdscm.engine.mechanisms import MechanismStore, mechanism_log_probs
+from sdscm.engine.frames import values_from_frame, world_columns, world_frame
+from sdscm.engine.mechanisms import mechanism_log_probs
 from sdscm.engine.noise_sources import AbductedNoise, FreshNoise, NoiseSource, SeededNoise
+from sdscm.engine.score_memo import ScoreMemo
 from sdscm.engine.worlds import World, chunks, concat_worlds, evaluate_world
 from sdscm.errors import QueryError
 from sdscm.graph.dag import build_graph, descendants_of
 from sdscm.progress import progress_bar
-from sdscm.results.frames import values_from_frame, world_columns, world_frame
 from sdscm.semantics.noise import abduct_gumbel, uniforms
 from sdscm.spec.load import load_spec
 from sdscm.spec.schema import ModelFile
@@ -35,7 +36,7 @@ class SDSCM:
 
     Create with :func:`sdscm.load`. Query with :meth:`sample`, :meth:`do`, :meth:`counterfactual`,
     :meth:`distribution` and :meth:`exact`. Objects returned by :meth:`do` share the backend and the
-    memo of scores with their parent, so repeated queries never re-score a context.
+    score memo with their parent, so repeated queries never re-score a context.
 
     Without an explicit `backend`, the model section's language model is loaded on first use,
     behind the persistent score cache (`cache=True`: the user cache dir; a folder; or False).
@@ -48,7 +49,7 @@ class SDSCM:
         backend: ScoringBackend | None = None,
         *,
         source: str | None = None,
-        _store: MechanismStore | None = None,
+        _memo: ScoreMemo | None = None,
         _interventions: Mapping[str, Intervention] | None = None,
         _phrasings: Mapping[str, str] | None = None,
         chunk_units: int = DEFAULT_CHUNK_UNITS,
@@ -57,17 +58,18 @@ class SDSCM:
         self.spec = spec
         self.variant = variant
         self.source = source
-        self.phrasings: dict[str, str] = dict(_phrasings or choose_phrasings(spec, variant))
-        self.variables: list[CompiledVariable] = compile_spec(spec, self.phrasings)
+        # Each variable's phrasing lives on its CompiledVariable; `phrasings` is derived from them.
+        chosen = dict(_phrasings or choose_phrasings(spec, variant))
+        self.variables: list[CompiledVariable] = compile_spec(spec, chosen)
         self.graph: nx.DiGraph = build_graph(spec)
-        if _store is None:
+        if _memo is None:
             factory = (lambda: backend) if backend is not None else (lambda: build_backend(spec.model, cache))
-            _store = MechanismStore(
+            _memo = ScoreMemo(
                 backend_factory=factory,
                 length_normalize=spec.model.length_normalize,
                 score_suffix=spec.model.score_suffix,
             )
-        self.store = _store
+        self.memo = _memo
         self.interventions: dict[str, Intervention] = dict(_interventions or {})
         # Units are evaluated in chunks: bounds memory, and keeps a chunk's shared prefixes cached
         # between variables. Results do not depend on it.
@@ -78,6 +80,11 @@ class SDSCM:
     def names(self) -> list[str]:
         """Variable names in topological order."""
         return [v.name for v in self.variables]
+
+    @property
+    def phrasings(self) -> dict[str, str]:
+        """The phrasing of every variable in this model (a new dict: edit with :meth:`with_phrasings`)."""
+        return {v.name: v.phrasing for v in self.variables}
 
     @property
     def domains(self) -> dict[str, tuple[str, ...]]:
@@ -97,7 +104,7 @@ class SDSCM:
     def _derive(self, interventions: Mapping[str, Intervention] | None = None,
                 phrasings: Mapping[str, str] | None = None) -> "SDSCM":
         return SDSCM(
-            self.spec, self.variant, source=self.source, _store=self.store,
+            self.spec, self.variant, source=self.source, _memo=self.memo,
             _interventions=self.interventions if interventions is None else interventions,
             _phrasings=self.phrasings if phrasings is None else phrasings,
             chunk_units=self.chunk_units,
@@ -124,8 +131,8 @@ class SDSCM:
         with progress_bar(progress, len(parts) * len(self.variables), "variable", leave=False) as bar:
             tick = _ticks(bar)
             return concat_worlds([
-                evaluate_world(self.store, self.variables, unit_ids[c], SeededNoise(seeds[c]),
-                               self.phrasings, self.interventions, on_variable=tick)
+                evaluate_world(self.memo, self.variables, unit_ids[c], SeededNoise(seeds[c]),
+                               self.interventions, on_variable=tick)
                 for c in parts
             ])
 
@@ -147,8 +154,8 @@ class SDSCM:
             tick = _ticks(bar)
             for c in parts:
                 noise = SeededNoise(seeds[c])
-                world = evaluate_world(self.store, self.variables, unit_ids[c], noise, self.phrasings,
-                                       self.interventions, on_variable=tick)
+                world = evaluate_world(self.memo, self.variables, unit_ids[c], noise, self.interventions,
+                                       on_variable=tick)
                 factual_parts.append(world)
                 for k, parsed in enumerate(parsed_arms):
                     arm_parts[k].append(self._counterfactual_chunk(
@@ -240,14 +247,13 @@ class SDSCM:
         if noise == "fresh":
             fresh_seeds = seeds if seed is None else np.full(len(seeds), int(seed), dtype=np.int64)
             base = FreshNoise(base, fresh_seeds, frozenset(changed))
-        return evaluate_world(self.store, self.variables, unit_ids, base, self.phrasings,
-                              interventions, held=held, on_variable=tick)
+        return evaluate_world(self.memo, self.variables, unit_ids, base, interventions, held=held,
+                              on_variable=tick)
 
     def _abduct(self, factual: np.ndarray, unit_ids: np.ndarray, seeds: np.ndarray) -> AbductedNoise:
         """Posterior Gumbel noise of every variable given the observed values (top-down)."""
         held = {v.name: factual[:, v.index] for v in self.variables}
-        world = evaluate_world(self.store, self.variables, unit_ids, None, self.phrasings,
-                               self.interventions, held=held)
+        world = evaluate_world(self.memo, self.variables, unit_ids, None, self.interventions, held=held)
         noise = AbductedNoise()
         for var in self.variables:
             lp = world.log_probs[var.index]
@@ -289,8 +295,8 @@ class SDSCM:
         else:
             row = [parse_interventions({p: self.variable(p).values}, {p: parents[p]})[p].index
                    for p in var.parents]
-            lp, _ = mechanism_log_probs(self.store, self.variables, var,
-                                        np.asarray([row], dtype=np.int64).reshape(1, -1), self.phrasings)
+            lp, _ = mechanism_log_probs(self.memo, self.variables, var,
+                                        np.asarray([row], dtype=np.int64).reshape(1, -1))
             probs = np.exp(lp[0])
         return pd.Series(probs, index=pd.Index(var.values, name=variable), name="probability")
 
@@ -299,8 +305,7 @@ class SDSCM:
         """Exact joint (or marginal) distribution over `variables` by enumeration; small models only."""
         if isinstance(variables, str):
             variables = [variables]
-        states, probs = enumerate_joint(self.store, self.variables, self.phrasings,
-                                        self.interventions, max_states)
+        states, probs = enumerate_joint(self.memo, self.variables, self.interventions, max_states)
         return exact_table(self.variables, states, probs, variables)
 
     def _provenance(self, **extra: Any) -> dict[str, Any]:

@@ -356,12 +356,12 @@ def audit(
             arms.append(run_variant(base, setup, position, variant))
             bar.update(1)
     seconds = time.perf_counter() - started
-    backend_obj = getattr(base.store, "_backend", None)
+    backend_obj = base.memo.backend_if_built
     runtime = {
         "seconds": seconds,
-        "contexts_scored": base.store.stats.scored,
+        "contexts_scored": base.memo.stats.scored,
         "variant_seconds": [arm.seconds for arm in arms],
-        "backend": getattr(backend_obj, "fingerprint", None) if backend_obj is not None else None,
+        "backend": backend_obj.fingerprint if backend_obj is not None else None,
     }
     if setup.placebo and any(arm.placebo_phrasing == arm.cause_phrasing for arm in arms):
         setup.notes.append("in some variants the placebo phrasing equals the variant's own phrasing, so their "

@@ -65,10 +65,11 @@ from sdscm.benchmark.floor import numerical_floor
 from sdscm.benchmark.health import DatasetHealth, dataset_health, family_health, health_from_record
 from sdscm.engine.compiled import choose_phrasings
 from sdscm.engine.noise_sources import SeededNoise
-from sdscm.engine.worlds import World
+from sdscm.engine.worlds import World, unit_texts
 from sdscm.graph.dag import build_graph, descendants_of
 from sdscm.model import SDSCM
 from sdscm.progress import progress_bar
+from sdscm.semantics.noise import gumbel_max
 from sdscm.results.io import file_sha256
 from sdscm.spec.schema import ModelFile
 from sdscm.spec.values import value_index
@@ -291,7 +292,7 @@ def simulate_dataset(model: SDSCM, design: Design, n: int, seed: int) -> Simulat
     else:
         e = np.exp(lp[:, arms.index(tr)] - norm)
     g = SeededNoise(seeds).gumbel(t_var.name, unit_ids, t_var.size)[:, arms]
-    t = (np.asarray(arms)[np.argmax(lp + g, axis=1)] == tr).astype(np.int64)
+    t = (np.asarray(arms)[gumbel_max(lp, g)] == tr).astype(np.int64)
     factual = np.where(t[:, None] == 1, w1.values, w0.values)
     return SimulatedDataset(
         design=design, unit_ids=unit_ids, seed=int(seed), observational=obs, control_world=w0,
@@ -328,8 +329,7 @@ def dataset_frame(model: SDSCM, sim: SimulatedDataset, roles: dict[str, str],
         "y0": y_labels[sim.control_world.values[:, y_var.index]],
         "y1": y_labels[sim.treated_world.values[:, y_var.index]],
     })
-    factual = World(sim.unit_ids, sim.factual_values, [], [], dict(model.phrasings))
-    cols["text"] = factual.texts(model.variables)
+    cols["text"] = unit_texts(model.variables, sim.factual_values)
     columns.update({
         "t": {"role": ROLE_T}, "y": {"role": ROLE_Y}, "mu0": {"role": ROLE_MU, "arm": design.control},
         "mu1": {"role": ROLE_MU, "arm": design.treated}, "ite": {"role": ROLE_ITE}, "e": {"role": ROLE_E},
@@ -381,7 +381,7 @@ class _Worker:
 
     def model(self, variant: int) -> SDSCM:
         m = self._model
-        if m is None or m.variant != variant or m.store.stats.scored > MEMO_LIMIT:
+        if m is None or m.variant != variant or m.memo.stats.scored > MEMO_LIMIT:
             if self.backend is None and any(v.mechanism == "lm" for v in self.spec.variables):
                 self.backend = build_backend(self.spec.model, self.cache)
             m = SDSCM(self.spec, variant=variant, backend=self.backend)
