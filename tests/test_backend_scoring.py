@@ -21,15 +21,15 @@ from tiny_models import (  # noqa: F401  (fixtures)
 )
 
 from sdscm.backends.base import ScoreRequest, ScoringBackend
-from sdscm.backends.transformers_backend import (
+from sdscm.backends.batching import (
     ScoredSequence,
-    TransformersBackend,
     full_token_logprobs,
     gathered_token_logprobs,
     head_is_linear,
     pack_batches,
     unique_sequences,
 )
+from sdscm.backends.transformers_backend import TransformersBackend
 from sdscm.errors import BackendError
 from sdscm.spec.schema import ModelSection
 

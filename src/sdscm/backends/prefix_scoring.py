@@ -53,6 +53,34 @@ class PrefixStats:
     batches: int = 0
 
 
+class TokenAccounting:
+    """The forward-token floor: distinct context-prefix tokens plus candidate tokens."""
+
+    def __init__(self) -> None:
+        self._trie: dict[int, dict] = {}
+        self._seen: set[tuple[tuple[int, ...], tuple[tuple[int, ...], ...]]] = set()
+        self.prefix_tokens = 0
+        self.candidate_tokens = 0
+
+    def add(self, ctx: Sequence[int], conts: Sequence[Sequence[int]]) -> None:
+        key = (tuple(ctx), tuple(tuple(c) for c in conts))
+        if key in self._seen:
+            return
+        self._seen.add(key)
+        node = self._trie
+        for tok in ctx:
+            nxt = node.get(tok)
+            if nxt is None:
+                nxt = node[tok] = {}
+                self.prefix_tokens += 1
+            node = nxt
+        self.candidate_tokens += sum(len(c) for c in conts)
+
+    @property
+    def minimum(self) -> int:
+        return self.prefix_tokens + self.candidate_tokens
+
+
 def kv_bytes_per_token(model: Any, dtype: torch.dtype) -> int:
     """Bytes of key/value state per token, from the model config (an estimate for budgeting)."""
     cfg = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
