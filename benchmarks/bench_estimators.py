@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from sdscm.estimators import encode_covariates, preset, select
-    from sdscm.evaluation.runner import load_benchmark
+    from sdscm.benchmark import load_benchmark
 
     datasets = planted(args.planted) if args.planted else load_benchmark(args.source, (args.setting,))
     configs = select(preset(args.preset), None if args.estimators is None else args.estimators.split(","))

@@ -25,11 +25,12 @@ from sdscm.benchmark import (
     resolve_design,
     simulate_dataset,
 )
-from sdscm.benchmark.generate import dataset_frame, variable_roles
+from sdscm.benchmark.design import variable_roles
+from sdscm.benchmark.simulate import dataset_frame
 from sdscm.benchmark.storage import writer_lock
 
-# The module, not the function `sdscm.benchmark.generate` that shadows its name in the package.
-generate_module = importlib.import_module("sdscm.benchmark.generate")
+# The module that runs generation (it looks up the backend factory when a run needs a model).
+generate_module = importlib.import_module("sdscm.benchmark.run")
 from sdscm.model import SDSCM
 from sdscm.results.frames import prob_column
 

@@ -13,7 +13,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sdscm.benchmark.health import DEFAULT_THRESHOLDS, DatasetHealth, HealthThresholds, dataset_health
+from sdscm.benchmark.health import (
+    DEFAULT_THRESHOLDS,
+    NUMERICAL_FLOOR,
+    DatasetHealth,
+    HealthThresholds,
+    dataset_health,
+)
 from sdscm.effects import naive_difference, sample_ate
 
 VIEWS = ("all", "hidden")
@@ -81,7 +87,7 @@ class CausalDataset:
     def health(self, thresholds: HealthThresholds = DEFAULT_THRESHOLDS) -> DatasetHealth:
         """Health numbers and verdict (sdscm.benchmark.health); the near-null check needs the
         numerical floor recorded at generation (absent for the paper's CSVs)."""
-        return dataset_health(self.t, self.y, self.mu0, self.mu1, self.e, self.metadata.get("numerical_floor"),
+        return dataset_health(self.t, self.y, self.mu0, self.mu1, self.e, self.metadata.get(NUMERICAL_FLOOR),
                               probability_scale=self.quantity != "log_score", thresholds=thresholds)
 
     def one_hot(self) -> np.ndarray:

@@ -23,7 +23,9 @@ from sdscm.benchmark.health import (
     family_health,
     near_null_bound,
 )
-from sdscm.benchmark.storage import MANIFEST, BenchmarkError, iter_datasets, read_manifest
+from sdscm.benchmark.storage import read_manifest
+from sdscm.benchmark.views import open_datasets
+from sdscm.errors import BenchmarkError
 from sdscm.results.io import save_figure, write_text
 
 MAX_PANELS = 12
@@ -79,19 +81,7 @@ def summary_table(datasets: Iterable[CausalDataset]) -> pd.DataFrame:
 
 
 def _datasets(source: str | Path | Sequence[CausalDataset], view: str) -> Iterable[CausalDataset]:
-    if not isinstance(source, (str, Path)):
-        return source
-    path = Path(source)
-    if path.is_dir() and not (path / MANIFEST).exists() and not any(path.glob("*.parquet")) \
-            and not (path / "data").is_dir() and any(path.glob("*.csv")):
-        from sdscm.benchmark.reference import load_reference
-
-        return load_reference(path, view=view)
-    if path.is_file() and path.suffix.lower() == ".csv":
-        from sdscm.benchmark.reference import load_reference
-
-        return load_reference(path, view=view)
-    return iter_datasets(path, view)
+    return open_datasets(source, view) if isinstance(source, (str, Path)) else source
 
 
 def _pool(datasets: Iterable[CausalDataset]) -> _Pooled:

@@ -20,7 +20,7 @@ import pandas as pd
 from scipy.special import logsumexp
 
 from sdscm.benchmark.dataset import VIEWS, CausalDataset
-from sdscm.benchmark.storage import BenchmarkError
+from sdscm.errors import BenchmarkError
 from sdscm.results.io import atomic_path
 
 # Exogenous variables of the paper's breast-cancer family (`exogenous: true` in
@@ -35,7 +35,7 @@ _LOGP_DO = re.compile(r"^logP\(X(\d+)=(\d+)\)\|do\(X(\d+)=(\d+)\)$")
 
 # ----------------------------------------------------------------------------- writing
 def reference_frame(model: Any, sim: Any) -> pd.DataFrame:
-    """One simulated dataset (see :func:`sdscm.benchmark.generate.simulate_dataset`) in the reference layout.
+    """One simulated dataset (see :func:`sdscm.benchmark.simulate.simulate_dataset`) in the reference layout.
 
     logP columns hold raw candidate scores for `lm` variables (as the paper's files do) and the
     mechanism's log-probabilities for `categorical`/`uniform` ones, which have no raw scores.

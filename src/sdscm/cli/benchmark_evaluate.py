@@ -36,7 +36,7 @@ def evaluate_command(
 
         from sdscm.estimators import preset, registry, select
         from sdscm.evaluation import evaluate
-        from sdscm.evaluation.runner import load_benchmark
+        from sdscm.benchmark import load_benchmark
 
         if setting not in SETTINGS:
             raise SDSCMError(f"--setting must be one of {', '.join(SETTINGS)}, got {setting!r}")

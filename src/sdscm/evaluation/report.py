@@ -23,6 +23,7 @@ import pandas as pd
 
 from sdscm.errors import SDSCMError
 from sdscm.evaluation.metrics import ate_r2, ate_rmse
+from sdscm.evaluation.runner import ResultStore
 from sdscm.results.io import save_figure, write_frame, write_text
 
 SETTING_TITLES = {"all": "all covariates", "hidden": "hidden confounding"}
@@ -329,8 +330,6 @@ def plot_coverage(cate: pd.DataFrame, path: Path) -> Path:
 
 def load_results(path: str | Path) -> pd.DataFrame:
     """Read an evaluation results Parquet file (merging a journal left by an interrupted run)."""
-    from sdscm.evaluation.runner import ResultStore
-
     path = Path(path)
     if not path.exists() and not path.with_name(path.name + ".journal.jsonl").exists():
         raise SDSCMError(f"{path}: no such results file; run `sdscm benchmark evaluate ... --out {path}` first")

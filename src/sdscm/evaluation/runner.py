@@ -35,6 +35,7 @@ from sdscm.errors import SDSCMError
 from sdscm.estimators.base import EstimatorConfig, encode_covariates
 from sdscm.evaluation.metrics import dataset_metrics, sd
 from sdscm.progress import progress_bar
+from sdscm.results.io import write_frame
 
 KEY = ("dataset", "setting", "estimator", "config")
 """Columns that identify one unit of work (and one results row)."""
@@ -81,43 +82,6 @@ def default_group(dataset: Any) -> str:
         if isinstance(value, str) and value:
             return value
     return "all"
-
-
-def load_benchmark(source: str | Path, settings: Sequence[str] = ("all",),
-                   max_datasets: int | None = None) -> list[Any]:
-    """Datasets of a generated benchmark folder (or file) or of the paper's CSVs, in each setting.
-
-    Detection: a ``.csv`` file, or a folder with CSVs and no manifest or Parquet datasets, is the
-    paper's reference layout; anything else is read as a generated benchmark. Each dataset's
-    ``metadata['group']`` (across-dataset metrics are per group) is set unless present: the
-    folder's name (one generating model per folder, as in the paper's released data), or, for a
-    folder of CSVs whose names start with different prefixes before the first ``_`` (e.g.
-    ``gpt2_bcancer_0.csv`` and ``llama-3-8b_bcancer_0.csv``), that prefix.
-    """
-    from sdscm.benchmark import iter_datasets, load_reference
-
-    path = Path(source)
-    if not path.exists():
-        raise SDSCMError(f"{path}: no such benchmark folder or file")
-    folder = path if path.is_dir() else path.parent
-    reference = (path.is_file() and path.suffix.lower() == ".csv") or (
-        path.is_dir() and not (path / "manifest.json").exists() and not (path / "data").is_dir()
-        and not any(path.glob("*.parquet")) and any(path.glob("*.csv")))
-    by_prefix = reference and len({f.stem.split("_")[0] for f in folder.glob("*.csv")}) > 1
-    out: list[Any] = []
-    for setting in settings:
-        found = load_reference(path, view=setting) if reference else iter_datasets(path, view=setting)
-        for k, ds in enumerate(found):
-            if max_datasets is not None and k >= max_datasets:
-                break
-            meta = dict(ds.metadata or {})
-            if not meta.get("group"):
-                meta["group"] = ds.name.split("_")[0] if by_prefix else folder.resolve().name
-            ds.metadata = meta
-            out.append(ds)
-    if not out:
-        raise SDSCMError(f"{path}: no datasets found")
-    return out
 
 
 def _json(value: Any) -> str:
@@ -228,8 +192,6 @@ class ResultStore:
         """Rewrite the Parquet file atomically with every row, then drop the journal."""
         if self.path is None:
             return
-        from sdscm.results.io import write_frame
-
         write_frame(self.frame(), self.path)
         if self._journal_handle is not None:
             self._journal_handle.close()
