@@ -196,7 +196,7 @@ def report(show_modules: bool = False, root: Path = ROOT) -> dict:
         "packages": packages,
         "module_edges": sorted({(e.source, e.target, e.kind) for e in edges}) if show_modules else None,
         "package_edges": {f"{a} -> {b}": sorted({e.kind for e in es}) for (a, b), es in sorted(pkg.items())},
-        "lazy_imports": sorted(f"{e.source}:{e.line} -> {e.target}" for e in edges if e.kind == "function"),
+        "lazy_imports": sorted({f"{e.source}:{e.line} -> {e.target}" for e in edges if e.kind == "function"}),
         "module_cycles": cycles(sorted(mods), module_pairs),
         "package_cycles": cycles(packages, set(pkg)),
     }

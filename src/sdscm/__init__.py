@@ -18,8 +18,7 @@ from sdscm.queries import (
     observational_samples,
 )
 from sdscm.results.io import read_frame, write_frame
-
-__version__ = "0.1.0"
+from sdscm.version import __version__ as __version__
 
 __all__ = [
     "SDSCM",

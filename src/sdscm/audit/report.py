@@ -8,17 +8,32 @@ phrasing such as ``<script>...`` shows as text. report.md escapes the same chara
 from __future__ import annotations
 
 import base64
-import html
 import io
-import math
 import shlex
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Protocol, Sequence
 
+import pandas as pd
+
+from sdscm.audit.arms import VariantArm
+from sdscm.audit.formatting import esc, fmt_ci, fmt_num, fmt_p, md_esc
+from sdscm.audit.setup import AuditSetup
 from sdscm.results.io import write_bytes, write_frame, write_text
 
-if TYPE_CHECKING:
-    from sdscm.audit.summary import AuditResult
+
+class AuditReportInput(Protocol):
+    """What the report reads from an audit's result (:class:`sdscm.audit.summary.AuditResult`)."""
+
+    setup: AuditSetup
+    arms: list[VariantArm]
+    contrasts: list[dict[str, Any]]
+    runtime: dict[str, Any]
+    notes: list[str]
+
+    @property
+    def units(self) -> pd.DataFrame: ...
+
+    def to_json(self, indent: int | None = 2) -> str: ...
 
 FILES = ("results.json", "units.parquet", "report.md", "report.html", "forest.png", "histogram.png")
 
@@ -26,47 +41,7 @@ EFFECT_COLOR = "#1f5fa8"
 PLACEBO_COLOR = "#9a9a9a"
 
 
-# ----------------------------------------------------------------------------- formatting
-def fmt_p(p: float | None) -> str:
-    """p-values for people: 3 significant digits, scientific below 0.001, a floor for underflow."""
-    if p is None or (isinstance(p, float) and math.isnan(p)):
-        return "–"
-    if p < 1e-300:
-        return "< 1e-300"
-    if p < 1e-3:
-        return f"{p:.2e}"
-    return f"{p:.3g}"
-
-
-def p_text(p: float | None, name: str = "p") -> str:
-    """`p = 0.012` or `p < 1e-300`, for sentences."""
-    text = fmt_p(p)
-    return f"{name} {text}" if text.startswith("<") else f"{name} = {text}"
-
-
-def fmt_num(x: float | None, signed: bool = True, digits: int = 4) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "–"
-    return f"{x:+.{digits}f}" if signed else f"{x:.{digits}f}"
-
-
-def fmt_ci(lo: float | None, hi: float | None) -> str:
-    if lo is None or hi is None:
-        return "–"
-    return f"[{lo:+.4f}, {hi:+.4f}]"
-
-
-def esc(text: Any) -> str:
-    """HTML-escape any text (quotes too)."""
-    return html.escape(str(text), quote=True)
-
-
-def md_esc(text: Any) -> str:
-    """Escape text for a Markdown table cell: HTML characters, pipes, line breaks."""
-    return html.escape(str(text), quote=False).replace("|", "\\|").replace("\n", " ").replace("\r", " ")
-
-
-def command_line(result: "AuditResult") -> str:
+def command_line(result: AuditReportInput) -> str:
     """The `sdscm audit` command that reproduces this run (when it came from a model file)."""
     s = result.setup
     if s.source is None:
@@ -116,7 +91,7 @@ def _short(text: str, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def forest_png(result: "AuditResult") -> bytes:
+def forest_png(result: AuditReportInput) -> bytes:
     """Forest plot: per-variant mean effect with its bootstrap CI (and the placebo's, grey), pooled at the bottom."""
     import matplotlib
 
@@ -167,7 +142,7 @@ def forest_png(result: "AuditResult") -> bytes:
     return data
 
 
-def histogram_png(result: "AuditResult") -> bytes:
+def histogram_png(result: AuditReportInput) -> bytes:
     """Histogram of per-unit effects against the placebo's per-unit changes, one panel per outcome value."""
     import matplotlib
 
@@ -323,7 +298,7 @@ def _variant_cell(r: dict[str, Any], key: str) -> str:
     return fmt_num(r.get(key))
 
 
-def _inputs_rows(result: "AuditResult") -> list[tuple[str, str]]:
+def _inputs_rows(result: AuditReportInput) -> list[tuple[str, str]]:
     s = result.setup
     rt = result.runtime
     rows = [
@@ -352,7 +327,7 @@ def _inputs_rows(result: "AuditResult") -> list[tuple[str, str]]:
 
 
 # ----------------------------------------------------------------------------- markdown
-def render_markdown(result: "AuditResult") -> str:
+def render_markdown(result: AuditReportInput) -> str:
     """report.md: verdict, headline table per outcome value, per-variant tables, phrasings, inputs."""
     s = result.setup
     lines = [f"# Audit: effect of {md_esc(s.cause)} on {md_esc(s.outcome)}", ""]
@@ -422,7 +397,7 @@ def _table(head: Sequence[str], rows: Sequence[Sequence[str]], numeric_from: int
     return "\n".join(out)
 
 
-def render_html(result: "AuditResult", forest: bytes, histogram: bytes) -> str:
+def render_html(result: AuditReportInput, forest: bytes, histogram: bytes) -> str:
     """report.html: one self-contained page (no scripts, no external resources), all text escaped."""
     s = result.setup
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
@@ -462,7 +437,7 @@ def render_html(result: "AuditResult", forest: bytes, histogram: bytes) -> str:
 
 
 # ----------------------------------------------------------------------------- writing
-def write_reports(result: "AuditResult", out_dir: Path) -> dict[str, Path]:
+def write_reports(result: AuditReportInput, out_dir: Path) -> dict[str, Path]:
     """Write every output file into `out_dir` (created if needed), each atomically; returns their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     forest, histogram = forest_png(result), histogram_png(result)

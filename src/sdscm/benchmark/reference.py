@@ -22,6 +22,8 @@ from scipy.special import logsumexp
 from sdscm.benchmark.dataset import VIEWS, CausalDataset
 from sdscm.errors import BenchmarkError
 from sdscm.results.io import atomic_path
+from sdscm.spec.load import load_spec
+from sdscm.spec.schema import ModelFile
 
 # Exogenous variables of the paper's breast-cancer family (`exogenous: true` in
 # reference/breast_cancer_config.json: age, medical conditions, medication, menopausal status).
@@ -121,11 +123,7 @@ def _config_info(config: Any) -> tuple[list[bool], list[int]] | None:
     """(exogenous flags, domain sizes) by variable index from a model file or reference config."""
     if config is None:
         return None
-    from sdscm.spec.schema import ModelFile
-
     if not isinstance(config, ModelFile):
-        from sdscm.spec import load_spec
-
         config = load_spec(config)
     return [v.exogenous for v in config.variables], [len(v.values) for v in config.variables]
 

@@ -1,4 +1,7 @@
-"""`sdscm audit`: the causal effect a language model encodes, with paired counterfactuals and a placebo arm."""
+"""`sdscm audit`: the causal effect a language model encodes, with paired counterfactuals and a placebo arm.
+
+The bodies import their subsystem when they run (heavy libraries; see :mod:`sdscm.cli.app`).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""`sdscm benchmark evaluate` and `sdscm benchmark report`: score estimators, then tabulate and plot."""
+"""`sdscm benchmark evaluate` and `sdscm benchmark report`: score estimators, then tabulate and plot.
+
+The bodies import their subsystem when they run (heavy libraries; see :mod:`sdscm.cli.app`).
+"""
 
 from __future__ import annotations
 
@@ -7,14 +10,12 @@ from typing import Optional
 
 import typer
 
-from sdscm.cli.benchmark import benchmark_app
 from sdscm.cli.common import console, run_guarded
 from sdscm.errors import SDSCMError
 
 SETTINGS = {"all": ("all",), "hidden": ("hidden",), "both": ("all", "hidden")}
 
 
-@benchmark_app.command("evaluate")
 def evaluate_command(
     source: Path = typer.Argument(..., help="A folder from `benchmark generate`, or CSVs in the paper's layout (detected)."),
     out: Path = typer.Option(..., "--out", help="Results Parquet file (re-run the same command to resume)."),
@@ -71,7 +72,6 @@ def evaluate_command(
     run_guarded(body)
 
 
-@benchmark_app.command("report")
 def report_command(
     results: Path = typer.Argument(..., help="Results Parquet file from `benchmark evaluate`."),
     out: Path = typer.Option(..., "--out", help="Folder for report.md, CSV tables and figures/."),

@@ -1,4 +1,7 @@
-"""`sdscm benchmark generate` and `sdscm benchmark describe`: build and summarise benchmark datasets."""
+"""`sdscm benchmark generate` and `sdscm benchmark describe`: build and summarise benchmark datasets.
+
+The bodies import their subsystem when they run (heavy libraries; see :mod:`sdscm.cli.app`).
+"""
 
 from __future__ import annotations
 
@@ -7,11 +10,9 @@ from typing import Optional
 
 import typer
 
-from sdscm.cli.benchmark import benchmark_app
 from sdscm.cli.common import cache_option, console, err_console, run_guarded
 
 
-@benchmark_app.command("generate")
 def generate_command(
     family: Path = typer.Argument(..., help="Model file with several phrasings per variable (a family)."),
     out: Path = typer.Option(..., "--out", help="Output folder (re-run the same command to resume)."),
@@ -95,7 +96,6 @@ def generate_command(
     run_guarded(body)
 
 
-@benchmark_app.command("describe")
 def describe_command(
     source: Path = typer.Argument(..., help="A folder from `benchmark generate`, or CSVs in the paper's layout."),
     out: Path = typer.Option(..., "--out", help="Folder for the PNG figures and summary.md."),

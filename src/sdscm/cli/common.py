@@ -10,6 +10,8 @@ from rich.console import Console
 
 from sdscm.engine.interventions import Soft
 from sdscm.errors import QueryError, SDSCMError
+from sdscm.model import SDSCM
+from sdscm.spec import load_spec, with_model_overrides
 
 err_console = Console(stderr=True)
 console = Console()
@@ -26,11 +28,8 @@ def fail(message: str) -> None:
 
 
 def load_model(path: Path, variant: int | None, model: str | None = None, dtype: str | None = None,
-               cache: Path | None = None, no_cache: bool = False, **section: Any):
+               cache: Path | None = None, no_cache: bool = False, **section: Any) -> SDSCM:
     """Load a model file, applying `--model` / `--dtype` overrides and the `--cache` choice."""
-    from sdscm.model import SDSCM
-    from sdscm.spec import load_spec, with_model_overrides
-
     spec = with_model_overrides(load_spec(path), name=model, dtype=dtype, **section)
     return SDSCM(spec, variant=variant, source=str(path), cache=cache_option(cache, no_cache))
 
