@@ -1,4 +1,4 @@
-"""Evaluate estimators on benchmark datasets: datasets x settings x estimators -> one row each.
+"""Evaluate estimators on benchmark datasets: datasets x views x estimators -> one row each.
 
 - **Isolation.** An estimator that raises (or runs past its time limit) on a dataset is recorded
   as a row with ``status`` ``error``/``timeout`` and its message; the run goes on.
@@ -8,7 +8,7 @@
   estimator registered in this process), each limited to one BLAS/OpenMP thread when jobs > 1.
   ``jobs=0`` runs in this process (no hard kill; handy for debugging and tests).
 - **Resumable.** Each finished row is appended to a journal beside the output and the Parquet
-  file is rewritten atomically from time to time; a rerun skips (dataset, setting, estimator,
+  file is rewritten atomically from time to time; a rerun skips (dataset, view, estimator,
   configuration) keys already present, and retries failures only with ``retry_failed``.
 """
 
@@ -37,7 +37,11 @@ from sdscm.evaluation.metrics import dataset_metrics, sd
 from sdscm.progress import progress_bar
 from sdscm.results.io import write_frame
 
-KEY = ("dataset", "setting", "estimator", "config")
+VIEW_COLUMN = "setting"
+"""The results column holding each dataset's view (`all` / `hidden`); named `setting` in results
+files since the first release, and kept so that existing results resume."""
+
+KEY = ("dataset", VIEW_COLUMN, "estimator", "config")
 """Columns that identify one unit of work (and one results row)."""
 
 HARD_KILL_GRACE = 10.0
@@ -96,7 +100,7 @@ def _base_row(dataset: Any, config: EstimatorConfig, seed: int, group: str | Non
     e = getattr(dataset, "e", None)
     naive = naive_difference(t, y)
     return {
-        "dataset": dataset.name, "setting": dataset.view,
+        "dataset": dataset.name, VIEW_COLUMN: dataset.view,
         "group": group if group is not None else default_group(dataset),
         "estimator": config.display, "estimator_name": config.name, "config": config.key,
         "encoding": config.encoding, "params": _json(dict(config.params)), "seed": seed,
@@ -246,7 +250,7 @@ def evaluate(datasets: Sequence[Any], estimators: Sequence[EstimatorConfig], *,
              seed: int = 0, retry_failed: bool = False, progress: bool = True,
              group: Callable[[Any], str] = default_group,
              on_row: Callable[[dict[str, Any]], None] | None = None) -> pd.DataFrame:
-    """Evaluate every estimator on every dataset (each dataset object is one view/setting).
+    """Evaluate every estimator on every dataset (each dataset object is one dataset in one view).
 
     Returns all rows (including those of earlier runs found in ``out``). ``jobs=0`` runs in this
     process; ``jobs>=1`` uses that many worker processes with a hard time limit.
@@ -256,7 +260,7 @@ def evaluate(datasets: Sequence[Any], estimators: Sequence[EstimatorConfig], *,
     names = [(d.name, d.view) for d in datasets]
     if len(set(names)) != len(names):
         dup = next(n for n in names if names.count(n) > 1)
-        raise SDSCMError(f"two datasets share the name {dup[0]!r} in setting {dup[1]!r}; names must be unique")
+        raise SDSCMError(f"two datasets share the name {dup[0]!r} in view {dup[1]!r}; names must be unique")
     labels = [c.display for c in estimators]
     if len(set(labels)) != len(labels):
         raise SDSCMError(f"estimator labels must be unique, got {labels}")
@@ -300,10 +304,10 @@ def _ordered(frame: pd.DataFrame, datasets: Sequence[Any], estimators: Sequence[
     e_order = {c.display: k for k, c in enumerate(estimators)}
     big = len(d_order) + len(e_order) + 1
     frame = frame.assign(
-        _d=[d_order.get((a, b), big) for a, b in zip(frame["dataset"], frame["setting"])],
+        _d=[d_order.get((a, b), big) for a, b in zip(frame["dataset"], frame[VIEW_COLUMN])],
         _e=[e_order.get(x, big) for x in frame["estimator"]],
     )
-    return frame.sort_values(["setting", "_d", "_e"], kind="stable").drop(columns=["_d", "_e"]).reset_index(drop=True)
+    return frame.sort_values([VIEW_COLUMN, "_d", "_e"], kind="stable").drop(columns=["_d", "_e"]).reset_index(drop=True)
 
 
 def _run_pool(datasets: Sequence[Any], estimators: Sequence[EstimatorConfig], groups: Sequence[str],
