@@ -13,6 +13,7 @@ from sdscm.errors import BackendError, QueryError, SDSCMError, SpecError
 from sdscm.model import SDSCM, load
 from sdscm.queries import (
     counterfactual_samples,
+    draw_samples,
     exact_distribution,
     interventional_samples,
     observational_samples,
@@ -28,6 +29,7 @@ __all__ = [
     "Soft",
     "SpecError",
     "counterfactual_samples",
+    "draw_samples",
     "exact_distribution",
     "interventional_samples",
     "load",
