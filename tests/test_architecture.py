@@ -30,7 +30,8 @@ LAYERS: list[set[str]] = [
     {"graph", "semantics"},
     {"spec"},
     {"results"},
-    {"errors", "effects", "progress", "version"},
+    {"effects", "executors", "progress", "version"},
+    {"errors"},
 ]
 """Top to bottom. A package imports only packages in lower layers (never its own layer's others)."""
 

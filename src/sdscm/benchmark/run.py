@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
-import multiprocessing
 import os
 import platform
 import sys
 import time
-from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -47,6 +45,7 @@ from sdscm.benchmark.storage import (
 )
 from sdscm.engine.compiled import choose_phrasings
 from sdscm.errors import BenchmarkError
+from sdscm.executors import LocalProcesses
 from sdscm.model import SDSCM
 from sdscm.progress import progress_bar
 from sdscm.results.io import file_sha256
@@ -93,6 +92,16 @@ class DatasetJob:
 
 
 @dataclass
+class DatasetOutput:
+    """What a worker hands back for one dataset: its frame and metadata, and its frame in the
+    paper's CSV layout when that format was asked for."""
+
+    frame: pd.DataFrame
+    metadata: dict[str, Any]
+    reference: pd.DataFrame | None = None
+
+
+@dataclass
 class GenerationResult:
     """What a `generate` call did: the run folder, its manifest, how many datasets were new."""
 
@@ -123,17 +132,24 @@ class _Worker:
             self._model = m
         return m
 
-    def run(self, job: DatasetJob) -> dict[str, Any]:
+    def run(self, job: DatasetJob) -> DatasetOutput:
+        """Simulate one dataset and lay it out; the driver writes it (:func:`_write`)."""
         model = self.model(job.variant)
         sim = simulate_dataset(model, self.design, self.n, job.seed)
         floor = numerical_floor(model, self.design.outcome, self.design.outcome_value, self.design.quantity,
                                 [sim.control_world, sim.treated_world], job.seed)
         frame, metadata = dataset_frame(model, sim, self.roles, job.name,
                                         {**self.common, "index": job.index, NUMERICAL_FLOOR: floor})
-        if "reference" in job.paths:
-            write_reference_csv(reference_frame(model, sim), job.paths["reference"])
-        write_dataset(frame, metadata, job.paths["parquet"])
-        return _record(job, frame, metadata)
+        reference = reference_frame(model, sim) if "reference" in job.paths else None
+        return DatasetOutput(frame, metadata, reference)
+
+
+def _write(job: DatasetJob, output: DatasetOutput) -> dict[str, Any]:
+    """Write one dataset's files (in the driver only) and return its manifest record."""
+    if output.reference is not None:
+        write_reference_csv(output.reference, job.paths["reference"])
+    write_dataset(output.frame, output.metadata, job.paths["parquet"])
+    return _record(job, output.frame, output.metadata)
 
 
 def _record(job: DatasetJob, frame: pd.DataFrame, metadata: dict[str, Any]) -> dict[str, Any]:
@@ -147,23 +163,15 @@ def _record(job: DatasetJob, frame: pd.DataFrame, metadata: dict[str, Any]) -> d
     }
 
 
-_PROCESS_WORKER: _Worker | None = None
-
-
-def _init_process(spec: ModelFile, design: Design, n: int, backend: ScoringBackend | None,
-                  common: dict[str, Any], threads: int, cache: CacheOption) -> None:
-    global _PROCESS_WORKER
+def _process_worker(spec: ModelFile, design: Design, n: int, backend: ScoringBackend | None,
+                    common: dict[str, Any], threads: int, cache: CacheOption) -> Callable[[DatasetJob], DatasetOutput]:
+    """Set up a worker process of a parallel run: it loads the model once and shares the cores."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     if backend is None and any(v.mechanism == "lm" for v in spec.variables):
-        import torch  # the default backend: share the cores between the workers
+        import torch  # the default backend is torch's: split the cores between the workers
 
         torch.set_num_threads(threads)
-    _PROCESS_WORKER = _Worker(spec, design, n, backend, common, cache)
-
-
-def _run_in_process(job: DatasetJob) -> dict[str, Any]:
-    assert _PROCESS_WORKER is not None
-    return _PROCESS_WORKER.run(job)
+    return _Worker(spec, design, n, backend, common, cache).run
 
 
 def _versions() -> dict[str, str]:
@@ -345,39 +353,23 @@ def _generate_locked(spec: ModelFile, family_info: dict[str, Any], design: Desig
         if stop_if_unhealthy and health_from_record(record):
             raise UnhealthyBenchmarkError(record)
 
+    def written(job: DatasetJob, output: DatasetOutput) -> None:
+        finished(_write(job, output))
+
     try:
         if jobs == 1 or len(pending) <= 1:
-            worker = _Worker(spec, design, n, backend, common, cache)
+            work = _Worker(spec, design, n, backend, common, cache).run
             for job in pending:
-                finished(worker.run(job))
+                written(job, work(job))
         else:
-            # An injected backend travels to the workers (pickled); the default one is rebuilt there.
-            _run_pool(spec, design, n, backend if injected else None, common, pending, jobs, finished,
-                      cache)
+            # Workers simulate, this process writes. An injected backend travels to the workers
+            # (pickled); the default one is built there. Spawned: torch does not survive a fork.
+            threads = max(1, (os.cpu_count() or 1) // jobs)
+            LocalProcesses(jobs, start_method="spawn").run(
+                pending, _process_worker, (spec, design, n, backend if injected else None, common, threads, cache),
+                on_result=written)
     finally:
         save(force=True)
         bar.close()
     return GenerationResult(out=out, manifest=manifest, generated=len(records) - skipped, skipped=skipped,
                             seconds=time.perf_counter() - started, datasets=manifest["datasets"])
-
-
-def _run_pool(spec: ModelFile, design: Design, n: int, backend: ScoringBackend | None,
-              common: dict[str, Any], pending: list[DatasetJob], jobs: int,
-              finished: Callable[[dict[str, Any]], None], cache: CacheOption) -> None:
-    threads = max(1, (os.cpu_count() or 1) // jobs)
-    ctx = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(max_workers=min(jobs, len(pending)), mp_context=ctx, initializer=_init_process,
-                               initargs=(spec, design, n, backend, common, threads, cache))
-    futures = {pool.submit(_run_in_process, job): job for job in pending}
-    try:
-        remaining = set(futures)
-        while remaining:
-            done, remaining = wait(remaining, return_when=FIRST_EXCEPTION)
-            for fut in sorted(done, key=lambda f: (futures[f].variant, futures[f].index)):
-                finished(fut.result())
-    except BaseException:
-        # Stop at once: queued datasets are cancelled, those in flight are lost (their files are
-        # written atomically, so nothing half-written remains).
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)

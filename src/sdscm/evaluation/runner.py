@@ -17,13 +17,11 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import multiprocessing as mp
 import os
 import signal
 import threading
 import time
 import traceback
-from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -34,6 +32,7 @@ from sdscm.effects import naive_difference, sample_ate
 from sdscm.errors import SDSCMError
 from sdscm.estimators.base import EstimatorConfig, encode_covariates
 from sdscm.evaluation.metrics import dataset_metrics, sd
+from sdscm.executors import LocalProcesses
 from sdscm.progress import progress_bar
 from sdscm.results.io import write_frame
 
@@ -220,21 +219,18 @@ def _limit_threads(threads: int | None) -> Any:
         return contextlib.nullcontext()
 
 
-def _worker(conn: Connection, datasets: Sequence[Any], configs: Sequence[EstimatorConfig],
-            groups: Sequence[str], seed: int, time_limit: float | None, threads: int | None) -> None:
-    """Worker process: receive (task id, dataset index, config index), send back the row."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
-    with _limit_threads(threads):
-        while True:
-            try:
-                msg = conn.recv()
-            except EOFError:
-                return
-            if msg is None:
-                return
-            task_id, i, j = msg
-            row = run_one(datasets[i], configs[j], seed=seed, time_limit=time_limit, group=groups[i])
-            conn.send((task_id, row))
+def _fit_worker(datasets: Sequence[Any], configs: Sequence[EstimatorConfig], groups: Sequence[str], seed: int,
+                time_limit: float | None, threads: int | None) -> Callable[[tuple[int, int]], dict[str, Any]]:
+    """Set up a worker process (BLAS/OpenMP threads limited for its lifetime): a task is (dataset
+    index, estimator index), its result the row."""
+    limits = _limit_threads(threads)
+    limits.__enter__()  # kept for the process's lifetime
+
+    def fit(task: tuple[int, int]) -> dict[str, Any]:
+        i, j = task
+        return run_one(datasets[i], configs[j], seed=seed, time_limit=time_limit, group=groups[i])
+
+    return fit
 
 
 def _failure_row(dataset: Any, config: EstimatorConfig, seed: int, group: str, status: str,
@@ -313,78 +309,22 @@ def _ordered(frame: pd.DataFrame, datasets: Sequence[Any], estimators: Sequence[
 def _run_pool(datasets: Sequence[Any], estimators: Sequence[EstimatorConfig], groups: Sequence[str],
               tasks: list[tuple[int, int]], seed: int, time_limit: float | None, jobs: int,
               record: Callable[[dict[str, Any]], None], store: ResultStore) -> None:
-    """Supervise ``jobs`` worker processes: dispatch tasks, collect rows, kill stuck fits."""
-    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-    ctx = mp.get_context(method)
-    threads = 1 if jobs > 1 else None
+    """Fit in `jobs` worker processes (forked: they share the datasets and registered estimators),
+    each fit killed after its time limit plus a grace period; killed or crashed fits become rows."""
     hard = None if time_limit is None else time_limit + max(HARD_KILL_GRACE, 0.25 * time_limit)
-    queue = list(reversed(tasks))
-    workers: list[dict[str, Any]] = []
-    last_flush = time.monotonic()
+    last_flush = [time.monotonic()]
 
-    def spawn() -> dict[str, Any]:
-        parent, child = ctx.Pipe()
-        proc = ctx.Process(target=_worker, args=(child, datasets, estimators, groups, seed, time_limit, threads),
-                           daemon=True)
-        proc.start()
-        child.close()
-        return {"proc": proc, "conn": parent, "task": None, "start": 0.0}
+    def lost(task: tuple[int, int], status: str, message: str, seconds: float) -> None:
+        i, j = task
+        if status == "timeout":
+            message = f"exceeded the time limit of {time_limit:g} s (killed)"
+        record(_failure_row(datasets[i], estimators[j], seed, groups[i], status, message, seconds))
 
-    def dispatch(w: dict[str, Any]) -> None:
-        if queue:
-            i, j = queue.pop()
-            w["task"], w["start"] = (i, j), time.monotonic()
-            w["conn"].send(((i, j), i, j))
-        else:
-            w["task"] = None
+    def flush_now_and_then() -> None:
+        if time.monotonic() - last_flush[0] > FLUSH_EVERY_S:
+            store.flush()
+            last_flush[0] = time.monotonic()
 
-    def fail_task(w: dict[str, Any], status: str, error: str) -> None:
-        i, j = w["task"]
-        record(_failure_row(datasets[i], estimators[j], seed, groups[i], status, error,
-                            time.monotonic() - w["start"]))
-
-    try:
-        for _ in range(min(jobs, len(tasks))):
-            w = spawn()
-            workers.append(w)
-            dispatch(w)
-        while any(w["task"] is not None for w in workers):
-            busy = [w for w in workers if w["task"] is not None]
-            ready = wait([w["conn"] for w in busy], timeout=0.5)
-            now = time.monotonic()
-            for w in busy:
-                if w["conn"] in ready:
-                    try:
-                        _, row = w["conn"].recv()
-                    except (EOFError, OSError):
-                        code = w["proc"].exitcode if not w["proc"].is_alive() else None
-                        w["proc"].join(timeout=1)
-                        code = w["proc"].exitcode if code is None else code
-                        fail_task(w, "error", f"worker process died (exit code {code}); "
-                                              f"out of memory or a crash in native code")
-                        w.update(spawn())
-                        dispatch(w)
-                        continue
-                    record(row)
-                    dispatch(w)
-                elif hard is not None and now - w["start"] > hard:
-                    w["proc"].kill()
-                    w["proc"].join(timeout=5)
-                    w["conn"].close()
-                    fail_task(w, "timeout", f"exceeded the time limit of {time_limit:g} s (killed)")
-                    w.update(spawn())
-                    dispatch(w)
-            if time.monotonic() - last_flush > FLUSH_EVERY_S:
-                store.flush()
-                last_flush = time.monotonic()
-    finally:
-        for w in workers:
-            try:
-                w["conn"].send(None)
-            except (OSError, ValueError):
-                pass
-        for w in workers:
-            w["proc"].join(timeout=2)
-            if w["proc"].is_alive():
-                w["proc"].kill()
-                w["proc"].join(timeout=2)
+    executor = LocalProcesses(jobs, start_method="fork", hard_limit=hard)
+    executor.run(tasks, _fit_worker, (datasets, estimators, groups, seed, time_limit, 1 if jobs > 1 else None),
+                 on_result=lambda task, row: record(row), on_lost=lost, on_tick=flush_now_and_then)
