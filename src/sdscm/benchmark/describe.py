@@ -75,11 +75,6 @@ def dataset_row(ds: CausalDataset) -> dict:
     return row
 
 
-def summary_table(datasets: Iterable[CausalDataset]) -> pd.DataFrame:
-    """Per-dataset SATE, naive difference, bias, ITE spread, treated share and propensity range."""
-    return pd.DataFrame([dataset_row(ds) for ds in datasets])
-
-
 def _datasets(source: str | Path | Sequence[CausalDataset], view: str) -> Iterable[CausalDataset]:
     return open_datasets(source, view) if isinstance(source, (str, Path)) else source
 
