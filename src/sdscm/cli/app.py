@@ -21,7 +21,21 @@ import typer  # noqa: E402
 from sdscm.cli.audit import audit_command  # noqa: E402
 from sdscm.cli.benchmark import benchmark_app  # noqa: E402
 from sdscm.cli.cache import cache_app  # noqa: E402
-from sdscm.cli.common import cache_option, console, err_console, load_model, parse_do, run_guarded  # noqa: E402
+from sdscm.cli.common import (  # noqa: E402
+    CacheOpt,
+    DtypeOpt,
+    FileArg,
+    ModelOpt,
+    NoCacheOpt,
+    VariantOpt,
+    cache_option,
+    console,
+    err_console,
+    load_intervened_model,
+    load_model,
+    parse_do,
+    run_guarded,
+)
 from sdscm.graph.draw import draw_dag  # noqa: E402
 from sdscm.results.io import read_frame, write_frame  # noqa: E402
 from sdscm.spec import dump_spec, load_spec, validate_file, with_model_overrides  # noqa: E402
@@ -35,12 +49,6 @@ app = typer.Typer(
     add_completion=False,
 )
 
-FileArg = typer.Argument(..., help="Model file: our YAML/JSON, or the reference JSON config.")
-VariantOpt = typer.Option(None, "--variant", help="Phrasing draw K (default: first phrasing of every variable).")
-ModelOpt = typer.Option(None, "--model", help="Override the model section: a local path or offline model name.")
-DtypeOpt = typer.Option(None, "--dtype", help="float32 (default) or bfloat16.")
-CacheOpt = typer.Option(None, "--cache", help="Score-cache folder (default: the user cache dir).")
-NoCacheOpt = typer.Option(False, "--no-cache", help="Do not read or write the persistent score cache.")
 
 
 @app.command()
@@ -81,9 +89,7 @@ def sample(
     """Draw units observationally, or under interventions."""
 
     def body() -> None:
-        m = load_model(file, variant, model, dtype, cache, no_cache)
-        interventions = parse_do(m, do, soft)
-        target = m.do(interventions) if interventions else m
+        target = load_intervened_model(file, variant, model, dtype, cache, no_cache, do, soft)
         frame = target.sample(n, seed=seed, scores=scores, progress=True)
         write_frame(frame, out)
         console.print(f"wrote {len(frame)} units to {out}", highlight=False)
@@ -134,9 +140,7 @@ def exact(
     """Exact (interventional) distribution by enumeration, for small models."""
 
     def body() -> None:
-        m = load_model(file, variant, model, None, cache, no_cache)
-        interventions = parse_do(m, do, soft)
-        target = m.do(interventions) if interventions else m
+        target = load_intervened_model(file, variant, model, None, cache, no_cache, do, soft)
         table = target.exact(var or None, max_states=max_states)
         if out is not None:
             write_frame(table, out)

@@ -10,7 +10,17 @@ from typing import Optional, Sequence
 
 import typer
 
-from sdscm.cli.common import console, err_console, load_model, run_guarded
+from sdscm.cli.common import (
+    CacheOpt,
+    DtypeOpt,
+    FileArg,
+    ModelOpt,
+    NoCacheOpt,
+    console,
+    err_console,
+    load_model,
+    run_guarded,
+)
 from sdscm.errors import QueryError
 from sdscm.spec.values import value_index
 
@@ -52,7 +62,7 @@ def parse_variants(text: str) -> int | list[int] | None:
 
 
 def audit_command(
-    file: Path = typer.Argument(..., help="Model file: our YAML/JSON, or the reference JSON config."),
+    file: Path = FileArg,
     cause: str = typer.Option(..., "--cause", help="The variable whose effect is audited."),
     values: Optional[str] = typer.Option(None, "--values", help="A,B: the two values of the cause to contrast "
                                          "(labels or 0-based indices; default: the benchmark's control,treated "
@@ -77,15 +87,14 @@ def audit_command(
     n_perm: int = typer.Option(10_000, "--n-perm", help="Sign-flip permutations per test."),
     out: Path = typer.Option(..., "--out", help="Output folder: results.json, units.parquet, report.md, "
                              "report.html, forest.png, histogram.png."),
-    model: Optional[str] = typer.Option(None, "--model", help="Override the model section: a local path or "
-                                        "offline model name."),
-    dtype: Optional[str] = typer.Option(None, "--dtype", help="float32 (default) or bfloat16."),
+    model: Optional[str] = ModelOpt,
+    dtype: Optional[str] = DtypeOpt,
     length_normalize: Optional[bool] = typer.Option(None, "--length-normalize/--no-length-normalize",
                                                     help="Override the model section: score candidates by "
                                                     "their mean token log-prob (the reference code's choice) "
                                                     "or by the sum (default: the model file's setting)."),
-    cache: Optional[Path] = typer.Option(None, "--cache", help="Score-cache folder (default: the user cache dir)."),
-    no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the persistent score cache."),
+    cache: Optional[Path] = CacheOpt,
+    no_cache: bool = NoCacheOpt,
 ) -> None:
     """Audit the causal effect of CAUSE (A -> B) on OUTCOME that the language model encodes.
 

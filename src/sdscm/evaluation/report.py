@@ -210,6 +210,14 @@ def _plt() -> Any:
     return plt
 
 
+def _save(plt: Any, fig: Any, path: Path) -> Path:
+    """Lay the figure out, write it atomically, and free it."""
+    fig.tight_layout()
+    save_figure(fig, path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def plot_ate(results: pd.DataFrame, path: Path) -> Path:
     """Estimated vs true ATE, one panel per estimator; off-scale estimates are pinned to the edge."""
     plt = _plt()
@@ -243,10 +251,7 @@ def plot_ate(results: pd.DataFrame, path: Path) -> Path:
         axes.flat[0].legend(fontsize=7)
     fig.supxlabel("true SATE")
     fig.supylabel("estimated ATE")
-    fig.tight_layout()
-    save_figure(fig, path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def plot_cate_r2(results: pd.DataFrame, path: Path) -> Path:
@@ -279,10 +284,7 @@ def plot_cate_r2(results: pd.DataFrame, path: Path) -> Path:
     ax.set_ylabel("CATE R^2 per dataset (clipped to [-1, 1])")
     if names:
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    save_figure(fig, path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def plot_coverage(cate: pd.DataFrame, path: Path) -> Path:
@@ -323,10 +325,7 @@ def plot_coverage(cate: pd.DataFrame, path: Path) -> Path:
     a2.set_yticklabels([])
     if labels:
         a1.legend(fontsize=8, loc="lower left")
-    fig.tight_layout()
-    save_figure(fig, path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def load_results(path: str | Path) -> pd.DataFrame:
