@@ -114,7 +114,8 @@ class GenerationResult:
 
 
 class _Worker:
-    """Generates datasets in one process: loads the backend once, keeps one variant's model."""
+    """Simulates datasets in one process (this one or a worker process): builds the backend once
+    and keeps one variant's model with its score memo."""
 
     def __init__(self, spec: ModelFile, design: Design, n: int, backend: ScoringBackend | None,
                  common: dict[str, Any], cache: CacheOption = True):
@@ -126,7 +127,7 @@ class _Worker:
     def model(self, variant: int) -> SDSCM:
         m = self._model
         if m is None or m.variant != variant or m.memo.stats.scored > MEMO_LIMIT:
-            if self.backend is None and any(v.mechanism == "lm" for v in self.spec.variables):
+            if self.backend is None and self.spec.uses_language_model:
                 self.backend = build_backend(self.spec.model, self.cache)
             m = SDSCM(self.spec, variant=variant, backend=self.backend)
             self._model = m
@@ -167,7 +168,7 @@ def _process_worker(spec: ModelFile, design: Design, n: int, backend: ScoringBac
                     common: dict[str, Any], threads: int, cache: CacheOption) -> Callable[[DatasetJob], DatasetOutput]:
     """Set up a worker process of a parallel run: it loads the model once and shares the cores."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    if backend is None and any(v.mechanism == "lm" for v in spec.variables):
+    if backend is None and spec.uses_language_model:
         import torch  # the default backend is torch's: split the cores between the workers
 
         torch.set_num_threads(threads)
@@ -203,8 +204,7 @@ def _load_family(family: str | Path | ModelFile, model: str | None, dtype: str |
 
 def _model_info(spec: ModelFile, backend: ScoringBackend | None, injected: bool) -> dict[str, Any]:
     """Model id and weights hash (the backend's fingerprint) for the manifest."""
-    uses_lm = any(v.mechanism == "lm" for v in spec.variables)
-    if not uses_lm:
+    if not spec.uses_language_model:
         return {"id": None, "fingerprint": None, "note": "no lm mechanisms: no language model is used"}
     assert backend is not None
     if injected:
@@ -293,9 +293,8 @@ def _generate_locked(spec: ModelFile, family_info: dict[str, Any], design: Desig
                      on_dataset: Callable[[dict[str, Any]], None] | None, stop_if_unhealthy: bool,
                      started: float) -> GenerationResult:
     """The body of :func:`generate`, run while this process holds the folder's writer lock."""
-    uses_lm = any(v.mechanism == "lm" for v in spec.variables)
     injected = backend is not None
-    if uses_lm and backend is None:
+    if spec.uses_language_model and backend is None:
         backend = build_backend(spec.model, cache)
     model_info = _model_info(spec, backend, injected)
     if jobs > 1 and not injected:

@@ -109,3 +109,8 @@ class ModelFile(_Strict):
     @property
     def names(self) -> list[str]:
         return [v.name for v in self.variables]
+
+    @property
+    def uses_language_model(self) -> bool:
+        """Whether any mechanism is scored by the language model (else no backend is ever needed)."""
+        return any(v.mechanism == "lm" for v in self.variables)
