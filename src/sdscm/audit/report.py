@@ -13,11 +13,13 @@ import shlex
 from pathlib import Path
 from typing import Any, Protocol, Sequence
 
+import numpy as np
 import pandas as pd
 
 from sdscm.audit.arms import VariantArm
 from sdscm.audit.formatting import esc, fmt_ci, fmt_num, fmt_p, md_esc
 from sdscm.audit.setup import AuditSetup
+from sdscm.results.figures import pyplot
 from sdscm.results.io import write_bytes, write_frame, write_text
 
 
@@ -93,15 +95,12 @@ def _short(text: str, width: int = 60) -> str:
 
 def forest_png(result: AuditReportInput) -> bytes:
     """Forest plot: per-variant mean effect with its bootstrap CI (and the placebo's, grey), pooled at the bottom."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
+    plt = pyplot()
+    from matplotlib.ticker import MaxNLocator  # with pyplot, only when a figure is drawn
 
     contrasts = result.contrasts
     k = len(contrasts[0]["variants"])
-    with matplotlib.rc_context({"text.parse_math": False, "font.size": 9}):
+    with plt.rc_context({"text.parse_math": False, "font.size": 9}):
         fig, axes = plt.subplots(len(contrasts), 1, figsize=(7.5, 1.2 + 0.42 * (k + 2) * len(contrasts)),
                                  squeeze=False)
         for ax, c in zip(axes[:, 0], contrasts):
@@ -144,15 +143,11 @@ def forest_png(result: AuditReportInput) -> bytes:
 
 def histogram_png(result: AuditReportInput) -> bytes:
     """Histogram of per-unit effects against the placebo's per-unit changes, one panel per outcome value."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
+    plt = pyplot()
 
     units = result.units
     contrasts = result.contrasts
-    with matplotlib.rc_context({"text.parse_math": False, "font.size": 9}):
+    with plt.rc_context({"text.parse_math": False, "font.size": 9}):
         fig, axes = plt.subplots(len(contrasts), 1, figsize=(7.5, 0.6 + 2.4 * len(contrasts)), squeeze=False)
         for ax, c in zip(axes[:, 0], contrasts):
             rows = units[units["outcome_value"] == c["outcome_value"]]

@@ -15,6 +15,7 @@ that predict candidate tokens.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -94,8 +95,6 @@ def kv_bytes_per_token(model: Any, dtype: torch.dtype) -> int:
 
 def cache_argument(module: Any) -> str:
     """The forward argument that takes a KV cache: `cache` (transformers >= 5.2x) or `past_key_values`."""
-    import inspect
-
     params = inspect.signature(module.forward).parameters
     return "cache" if "cache" in params else "past_key_values"
 

@@ -8,6 +8,7 @@ difference is from the truth (confounding bias), and how good the overlap is.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -26,7 +27,8 @@ from sdscm.benchmark.health import (
 from sdscm.benchmark.storage import read_manifest
 from sdscm.benchmark.views import open_datasets
 from sdscm.errors import BenchmarkError
-from sdscm.results.io import save_figure, write_text
+from sdscm.results.figures import save_figure
+from sdscm.results.io import write_text
 
 MAX_PANELS = 12
 
@@ -97,7 +99,7 @@ def _pool(datasets: Iterable[CausalDataset]) -> _Pooled:
 
 
 def _figure(**kwargs):
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # matplotlib is imported only when a figure is drawn
 
     return Figure(layout="constrained", **kwargs)  # panels, titles and labels never overlap
 
@@ -192,8 +194,6 @@ def plot_outcomes(p: _Pooled, path: Path) -> Path:
 
 def short_name(name: str) -> str:
     """`variant003_dataset0012` -> `3/12` (other names unchanged)."""
-    import re
-
     m = re.fullmatch(r"variant(\d+)_dataset(\d+)", name)
     return f"{int(m.group(1))}/{int(m.group(2))}" if m else name
 

@@ -22,6 +22,7 @@ from typing import Any, Iterator, Sequence
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from filelock import FileLock, Timeout
 
 from sdscm.effects import naive_difference, sample_ate
 from sdscm.errors import BenchmarkError
@@ -184,8 +185,6 @@ def writer_lock(out: Path) -> Iterator[None]:
     The lock is an OS file lock, so a killed run releases it; the lock file itself may stay behind
     and is harmless.
     """
-    from filelock import FileLock, Timeout
-
     out.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(out / LOCK_FILE), timeout=0)
     try:

@@ -8,6 +8,7 @@ from typing import Any, Callable, Iterable
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from sdscm.engine.interventions import Soft
 from sdscm.errors import QueryError, SDSCMError
@@ -28,8 +29,6 @@ NoCacheOpt = typer.Option(False, "--no-cache", help="Do not read or write the pe
 
 def fail(message: str) -> None:
     """Print one clear error message and exit 1 (no traceback)."""
-    from rich.markup import escape
-
     err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise SystemExit(1)
 

@@ -25,7 +25,8 @@ import pandas as pd
 from sdscm.errors import SDSCMError
 from sdscm.evaluation.metrics import ate_r2, ate_rmse
 from sdscm.evaluation.runner import VIEW_COLUMN, ResultStore
-from sdscm.results.io import save_figure, write_frame, write_text
+from sdscm.results.figures import pyplot, save_figure
+from sdscm.results.io import write_frame, write_text
 
 VIEW_TITLES = {"all": "all covariates", "hidden": "hidden confounding"}
 NOMINAL = 0.95
@@ -201,15 +202,6 @@ def render_markdown(results: pd.DataFrame, ate: pd.DataFrame, cate: pd.DataFrame
     return "\n".join(parts) + "\n"
 
 
-def _plt() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _save(plt: Any, fig: Any, path: Path) -> Path:
     """Lay the figure out, write it atomically, and free it."""
     fig.tight_layout()
@@ -220,7 +212,7 @@ def _save(plt: Any, fig: Any, path: Path) -> Path:
 
 def plot_ate(results: pd.DataFrame, path: Path) -> Path:
     """Estimated vs true ATE, one panel per estimator; off-scale estimates are pinned to the edge."""
-    plt = _plt()
+    plt = pyplot()
     ok = _ok(results)
     ok = ok[np.isfinite(pd.to_numeric(ok["ate"], errors="coerce").astype(float))] if "ate" in ok else ok.iloc[:0]
     names = [e for e in _estimator_order(results) if e in set(ok["estimator"])]
@@ -256,7 +248,7 @@ def plot_ate(results: pd.DataFrame, path: Path) -> Path:
 
 def plot_cate_r2(results: pd.DataFrame, path: Path) -> Path:
     """Distributions of per-dataset CATE R^2 per estimator and view (clipped to [-1, 1])."""
-    plt = _plt()
+    plt = pyplot()
     ok = _ok(results)
     names = [e for e in _estimator_order(results)
              if "cate_r2" in ok and np.isfinite(ok.loc[ok["estimator"] == e, "cate_r2"].astype(float)).any()]
@@ -289,7 +281,7 @@ def plot_cate_r2(results: pd.DataFrame, path: Path) -> Path:
 
 def plot_coverage(cate: pd.DataFrame, path: Path) -> Path:
     """Interval coverage of the true ITE (nominal 0.95 line) and mean width, per estimator."""
-    plt = _plt()
+    plt = pyplot()
     rows = []
     several = cate["group"].nunique() > 1
     for _, r in cate.iterrows():

@@ -8,7 +8,7 @@ from pathlib import Path
 import networkx as nx
 
 from sdscm.graph.dag import build_graph, layers
-from sdscm.results.io import save_figure
+from sdscm.results.figures import pyplot, save_figure
 from sdscm.spec.schema import ModelFile
 
 
@@ -28,11 +28,7 @@ def layered_positions(graph: nx.DiGraph) -> dict[str, tuple[float, float]]:
 
 def draw_dag(spec: ModelFile, path: str | Path, title: str | None = None) -> Path:
     """Draw the DAG, exogenous variables shaded, treatment/outcome outlined when declared."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     graph = build_graph(spec)
     pos = layered_positions(graph)
     n_rows = 1 + max((-y for _, y in pos.values()), default=0)

@@ -1,5 +1,5 @@
-"""Files that appear whole or not at all: atomic writers (text, bytes, figures, DataFrames), the
-DataFrame reader, and the hash of a file's bytes.
+"""Files that appear whole or not at all: atomic writers (text, bytes, DataFrames), the DataFrame
+reader, and the hash of a file's bytes (figures: :mod:`sdscm.results.figures`).
 
 Every output sdscm writes goes through :func:`atomic_path`, so an interrupted run never leaves a
 half-written file behind, and a file that exists is complete.
@@ -12,7 +12,7 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 import pandas as pd
 
@@ -67,15 +67,6 @@ def write_bytes(path: str | Path, data: bytes) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
     return Path(path)
-
-
-def save_figure(fig: Any, path: str | Path, **savefig: Any) -> Path:
-    """Save a matplotlib figure atomically; the format is the file's suffix unless `format=` says."""
-    path = Path(path)
-    savefig.setdefault("format", path.suffix.lstrip(".").lower() or "png")
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, **savefig)
-    return path
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
