@@ -52,12 +52,11 @@ def measure(jobs: int, n: int, datasets: int, family: Path, model: str | None, d
 
     with tempfile.TemporaryDirectory(prefix="sdscm-bench-") as tmp:
         if warmup:  # convert/cache the packaged model once, outside the timing
-            from sdscm.backends.transformers_backend import TransformersBackend
-            from sdscm.spec import load_spec
+            from sdscm.backends.factory import build_backend
+            from sdscm.spec import load_spec, with_model_overrides
 
-            section = load_spec(family).model
-            updates = {k: v for k, v in {"name": model, "dtype": dtype}.items() if v is not None}
-            _ = TransformersBackend.from_section(section.model_copy(update=updates)).fingerprint
+            spec = with_model_overrides(load_spec(family), name=model, dtype=dtype)
+            _ = build_backend(spec.model, cache=False).fingerprint
         started, cpu_started = time.perf_counter(), _cpu_seconds()
         result = generate(family, Path(tmp) / "run", variants=1, datasets_per_variant=datasets, n=n,
                           seed=1, jobs=jobs, model=model, dtype=dtype, progress=True,

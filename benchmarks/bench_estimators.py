@@ -5,7 +5,7 @@ in this process, one at a time, and prints two markdown tables: seconds per fit,
 estimate with its interval next to the dataset's SATE.
 
     python benchmarks/bench_estimators.py                              # the shared reference CSVs
-    python benchmarks/bench_estimators.py --source bench_dir --setting hidden
+    python benchmarks/bench_estimators.py --source bench_dir --view hidden
     python benchmarks/bench_estimators.py --planted 1000               # no data files needed
 
 ``--planted N`` uses a categorical-mechanism SD-SCM with a planted confounder (no language
@@ -43,15 +43,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="benchmark folder or reference CSVs (default: shared/reference)")
     parser.add_argument("--planted", type=int, default=None, help="use a planted dataset of N units instead")
     parser.add_argument("--preset", default="paper")
-    parser.add_argument("--setting", default="all", choices=["all", "hidden"])
+    parser.add_argument("--view", "--setting", dest="view", default="all", choices=["all", "hidden"])
     parser.add_argument("--estimators", default=None, help="comma-separated subset")
     parser.add_argument("--csv", type=Path, default=None, help="also write the rows as CSV")
     args = parser.parse_args(argv)
 
     from sdscm.estimators import encode_covariates, preset, select
-    from sdscm.evaluation.runner import load_benchmark
+    from sdscm.benchmark import load_benchmark
 
-    datasets = planted(args.planted) if args.planted else load_benchmark(args.source, (args.setting,))
+    datasets = planted(args.planted) if args.planted else load_benchmark(args.source, (args.view,))
     configs = select(preset(args.preset), None if args.estimators is None else args.estimators.split(","))
     warnings.filterwarnings("ignore")
     rows = []
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{ds.name:28s} {cfg.display:16s} {rows[-1]['seconds']:7.2f} s  ATE {ate:+.6f}", flush=True)
     frame = pd.DataFrame(rows)
     load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",)
-    print(f"\n## Seconds per fit ({args.preset} preset, setting {args.setting}; load average {load[0]:.2f}, "
+    print(f"\n## Seconds per fit ({args.preset} preset, view {args.view}; load average {load[0]:.2f}, "
           f"{os.cpu_count()} CPUs)\n")
     times = frame.pivot(index="estimator", columns="dataset", values="seconds").loc[[c.display for c in configs]]
     print("| estimator | " + " | ".join(times.columns) + " |")

@@ -42,15 +42,17 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _model(dtype: str, **backend_kwargs):
-    from sdscm.backends.transformers_backend import TransformersBackend
-    from sdscm.model import SDSCM
-    from sdscm.spec import load_spec
+def _model(dtype: str, cache: str | bool = False, **section):
+    """The family and its backend, built by sdscm's backend factory like every entry point's;
+    `section` overrides fields of the model section (prefix_cache, max_batch_tokens)."""
+    from sdscm.backends.factory import build_backend
+    from sdscm.spec import load_spec, with_model_overrides
 
-    spec = load_spec(FAMILY)
     model = os.environ.get("SDSCM_BENCH_MODEL") or None  # default: the packaged SmolLM2
     device = os.environ.get("SDSCM_BENCH_DEVICE", "cpu")
-    backend = TransformersBackend(model, dtype=dtype, device=device, track_tokens=True, **backend_kwargs)
+    spec = with_model_overrides(load_spec(FAMILY), name=model, dtype=dtype, **section)
+    # device goes to the backend as is (the section admits auto/cpu/cuda only; a bench may name cuda:1)
+    backend = build_backend(spec.model, cache, device=device, track_tokens=True)
     return spec, backend
 
 
@@ -58,17 +60,15 @@ def run_sdscm(n: int, dtype: str, mode: str, cache_dir: str | None) -> dict:
     """sdscm's engine. mode: dedup (memo only, batch of one), batched, prefix (default), cached."""
     import numpy as np
 
-    from sdscm.backends.score_cache import CachedBackend
     from sdscm.model import SDSCM
 
-    kwargs: dict = {}
+    section: dict = {}
     if mode == "dedup":
-        kwargs = {"prefix_cache": False, "max_batch_tokens": 1}
+        section = {"prefix_cache": False, "max_batch_tokens": 1}
     elif mode == "batched":
-        kwargs = {"prefix_cache": False}
-    spec, backend = _model(dtype, **kwargs)
-    scorer = CachedBackend(backend, cache_dir) if cache_dir else backend
-    model = SDSCM(spec, variant=VARIANT, backend=scorer)
+        section = {"prefix_cache": False}
+    spec, backend = _model(dtype, cache_dir or False, **section)
+    model = SDSCM(spec, variant=VARIANT, backend=backend)
     bench = spec.benchmark
     t0, c0 = time.perf_counter(), time.process_time()
     factual, arms = model.potential_outcome_worlds(

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 
@@ -20,15 +21,15 @@ from tiny_models import (  # noqa: F401  (fixtures)
 )
 
 from sdscm.backends.base import ScoreRequest, ScoringBackend
-from sdscm.backends.transformers_backend import (
+from sdscm.backends.batching import (
     ScoredSequence,
-    TransformersBackend,
     full_token_logprobs,
     gathered_token_logprobs,
     head_is_linear,
     pack_batches,
     unique_sequences,
 )
+from sdscm.backends.transformers_backend import TransformersBackend
 from sdscm.errors import BackendError
 from sdscm.spec.schema import ModelSection
 
@@ -318,6 +319,43 @@ def test_missing_model_is_a_backend_error(name: str) -> None:
     hub traceback."""
     with pytest.raises(BackendError, match="does not exist|not available"):
         TransformersBackend(name, device="cpu")
+
+
+def test_importing_leaves_hf_hub_offline_alone() -> None:
+    """Importing sdscm or its transformers backend neither sets HF_HUB_OFFLINE for the user's process
+    nor depends on it (only the `sdscm` command sets it, for its own process)."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
+    code = ("import os, sdscm, sdscm.backends.transformers_backend, sdscm.benchmark, sdscm.audit; "
+            "print(os.environ.get('HF_HUB_OFFLINE'))")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "None"
+
+
+@pytest.mark.parametrize("env_value", ["0", "1", None])
+def test_loading_passes_local_files_only_explicitly(env_value, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The loader asks transformers for local files only, whatever HF_HUB_OFFLINE says; a download
+    happens only when the caller passes local_files_only=False."""
+    import transformers
+
+    if env_value is None:
+        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    else:
+        monkeypatch.setenv("HF_HUB_OFFLINE", env_value)
+    seen: list[object] = []
+
+    def fake_from_pretrained(name, **kwargs):
+        seen.append(kwargs.get("local_files_only"))
+        raise OSError("not in the local cache")
+
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", fake_from_pretrained)
+    with pytest.raises(BackendError, match="not available offline"):
+        TransformersBackend("no-such-org/no-such-model-sdscm", device="cpu")
+    with pytest.raises(BackendError, match="not available locally or from the hub"):
+        TransformersBackend("no-such-org/no-such-model-sdscm", device="cpu", local_files_only=False)
+    assert seen == [True, False]
 
 
 def test_too_long_sequence_is_a_backend_error(tiny_gpt2_backend) -> None:

@@ -25,11 +25,12 @@ from sdscm.benchmark import (
     resolve_design,
     simulate_dataset,
 )
-from sdscm.benchmark.generate import dataset_frame, variable_roles
+from sdscm.benchmark.design import variable_roles
+from sdscm.benchmark.simulate import dataset_frame
 from sdscm.benchmark.storage import writer_lock
 
-# The module, not the function `sdscm.benchmark.generate` that shadows its name in the package.
-generate_module = importlib.import_module("sdscm.benchmark.generate")
+# The module that runs generation (it looks up the backend factory when a run needs a model).
+generate_module = importlib.import_module("sdscm.benchmark.run")
 from sdscm.model import SDSCM
 from sdscm.results.frames import prob_column
 
@@ -234,7 +235,7 @@ def test_mismatched_resume_fails_before_the_model_loads(tmp_path: Path, monkeypa
     def no_model_load(*args, **kwargs):
         raise AssertionError("the model was loaded before the argument check")
 
-    monkeypatch.setattr(generate_module, "_default_backend", no_model_load)
+    monkeypatch.setattr(generate_module, "build_backend", no_model_load)
     with pytest.raises(BenchmarkError, match=r"different arguments[\s\S]*seed: 3 before, 4 now"):
         generate(weather_spec(), tmp_path / "b", variants=1, datasets_per_variant=1, n=N, seed=4)
 

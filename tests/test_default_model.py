@@ -34,7 +34,9 @@ def test_cache_root_honours_env(tmp_cache: Path) -> None:
 
 def test_file_hash_is_cached_by_size_and_mtime(tmp_cache: Path, tmp_path: Path, monkeypatch) -> None:
     """A large file's sha256 is stored in the cache and recomputed when the file changes."""
-    monkeypatch.setattr(dm, "HASH_CACHE_MIN_BYTES", 0)
+    from sdscm.backends import disk_cache
+
+    monkeypatch.setattr(disk_cache, "HASH_CACHE_MIN_BYTES", 0)
     f = tmp_path / "w.bin"
     f.write_bytes(b"abc")
     first = dm.file_sha256(f)

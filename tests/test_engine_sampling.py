@@ -158,7 +158,7 @@ def test_mechanisms_are_memoised_across_units_and_queries(toy_spec) -> None:
     m.do({"activity": "a run"}).sample(500, seed=2)
     m.exact()
     assert backend.requests == 14
-    assert m.store.stats.scored == 14
+    assert m.memo.stats.scored == 14
 
 
 def test_distribution_checks_parents(toy_model: SDSCM) -> None:

@@ -129,3 +129,22 @@ def test_cli_lists_a_preset() -> None:
     assert res.exit_code == 0
     assert "LinearDRLearner" in res.output and "onehot" in res.output and "0.01" in res.output
     assert "RF " not in res.output
+
+
+def test_cli_view_is_the_setting_option(tmp_path) -> None:
+    """`--view` names the datasets' views; `--setting`, its former name, does the same."""
+    from sdscm.benchmark import generate
+
+    bench = tmp_path / "bench"
+    generate(confounded_spec(), bench, variants=1, datasets_per_variant=2, n=150)
+    frames = []
+    for flag in ("--view", "--setting"):
+        out = tmp_path / f"{flag.strip('-')}.parquet"
+        run = cli.invoke(app, ["benchmark", "evaluate", str(bench), "--estimators", "LinReg", flag, "hidden",
+                               "--jobs", "0", "--out", str(out)])
+        assert run.exit_code == 0, run.output
+        frames.append(pd.read_parquet(out).drop(columns=["seconds"]))
+    assert set(frames[0]["setting"]) == {"hidden"} and len(frames[0]) == 2
+    pd.testing.assert_frame_equal(frames[0], frames[1])
+    bad = cli.invoke(app, ["benchmark", "evaluate", str(bench), "--view", "some", "--out", str(tmp_path / "r.parquet")])
+    assert bad.exit_code == 1 and "--view" in bad.output

@@ -297,3 +297,39 @@ def test_documented_example_matches_toy_confounder() -> None:
     doc = (EXAMPLES.parent / "docs" / "model-format.md").read_text(encoding="utf-8")
     block = doc.split("```yaml\n", 1)[1].split("```", 1)[0]
     assert parse_spec(yaml.safe_load(block)) == load_spec(EXAMPLES / "toy_confounder.yaml")
+
+
+# --------------------------------------------------------------------------- model-section overrides
+
+
+def test_model_overrides_are_validated_like_the_file(tmp_path: Path) -> None:
+    """`--device tpu`, `max_batch_tokens=-5` or a misspelt field are SpecErrors naming field and fix,
+    exactly like the same values written in the file's model section."""
+    from sdscm.spec import with_model_overrides
+
+    spec = load_spec(write(tmp_path, "m.yaml", MINIMAL_YAML))
+    with pytest.raises(SpecError) as info:
+        with_model_overrides(spec, device="tpu", max_batch_tokens=-5)
+    problems = info.value.problems
+    assert len(problems) == 2
+    assert "field 'model.device': is 'tpu'; use one of 'auto', 'cpu' or 'cuda'." in problems[0]
+    assert "field 'model.max_batch_tokens': is -5; use a number greater than 0." in problems[1]
+    with pytest.raises(SpecError, match=r"field 'model.dtpye': is not a known field; did you mean 'dtype'\?"):
+        with_model_overrides(spec, dtpye="bfloat16")
+    with pytest.raises(SpecError, match=r"field 'model.dtype': is 'float16'; use one of 'float32' or 'bfloat16'"):
+        with_model_overrides(spec, dtype="float16")
+    # the same values in the file are reported the same way
+    in_file = MINIMAL_YAML + "model:\n  device: tpu\n"
+    assert any("field 'model.device': is 'tpu'; use one of 'auto', 'cpu' or 'cuda'." in p
+               for p in validate_file(write(tmp_path, "f.yaml", in_file)))
+
+
+def test_model_overrides_keep_the_rest_of_the_section(tmp_path: Path) -> None:
+    """Valid overrides replace only their fields; None means 'not given'."""
+    from sdscm.spec import with_model_overrides
+
+    spec = load_spec(write(tmp_path, "m.yaml", MINIMAL_YAML + "model:\n  length_normalize: true\n"))
+    out = with_model_overrides(spec, dtype="bfloat16", name=None, max_batch_tokens=64)
+    assert (out.model.dtype, out.model.max_batch_tokens, out.model.length_normalize) == ("bfloat16", 64, True)
+    assert out.variables == spec.variables
+    assert with_model_overrides(spec, name=None) is spec

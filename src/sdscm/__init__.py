@@ -13,13 +13,13 @@ from sdscm.errors import BackendError, QueryError, SDSCMError, SpecError
 from sdscm.model import SDSCM, load
 from sdscm.queries import (
     counterfactual_samples,
+    draw_samples,
     exact_distribution,
     interventional_samples,
     observational_samples,
 )
 from sdscm.results.io import read_frame, write_frame
-
-__version__ = "0.1.0"
+from sdscm.version import __version__ as __version__
 
 __all__ = [
     "SDSCM",
@@ -29,6 +29,7 @@ __all__ = [
     "Soft",
     "SpecError",
     "counterfactual_samples",
+    "draw_samples",
     "exact_distribution",
     "interventional_samples",
     "load",

@@ -22,19 +22,16 @@ from typing import Sequence
 import numpy as np
 
 from sdscm.backends.base import ScoringBackend
+from sdscm.backends.factory import CacheOption
 from sdscm.benchmark.floor import numerical_floor
-from sdscm.benchmark.generate import (
-    NUMERICAL_FLOOR,
-    dataset_frame,
-    resolve_design,
-    simulate_dataset,
-    variable_roles,
-)
-from sdscm.benchmark.health import DatasetHealth, dataset_health
-from sdscm.benchmark.storage import COVARIATE, BenchmarkError, write_dataset
+from sdscm.benchmark.design import resolve_design, variable_roles
+from sdscm.benchmark.health import NUMERICAL_FLOOR, DatasetHealth, dataset_health
+from sdscm.benchmark.simulate import dataset_frame, simulate_dataset
+from sdscm.benchmark.storage import COVARIATE, write_dataset
+from sdscm.errors import BenchmarkError
 from sdscm.estimators.base import encode_covariates, make_estimator
 from sdscm.graph.draw import draw_dag
-from sdscm.model import SDSCM, CacheOption
+from sdscm.model import SDSCM
 from sdscm.spec import load_spec
 
 DEMO_ESTIMATORS: tuple[tuple[str, str], ...] = (

@@ -24,3 +24,7 @@ class QueryError(SDSCMError):
 
 class BackendError(SDSCMError):
     """A language model could not be loaded or run."""
+
+
+class BenchmarkError(SDSCMError):
+    """Bad benchmark arguments, or an output folder or dataset file that does not match them."""

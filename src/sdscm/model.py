@@ -11,38 +11,24 @@ import numpy as np
 import pandas as pd
 
 from sdscm.backends.base import ScoringBackend
+from sdscm.backends.factory import CacheOption, build_backend
 from sdscm.engine.compiled import CompiledVariable, choose_phrasings, compile_spec
 from sdscm.engine.exact import DEFAULT_MAX_STATES, enumerate_joint, exact_table
 from sdscm.engine.interventions import Intervention, describe_interventions, parse_interventions
-from sdscm.engine.mechanisms import MechanismStore, mechanism_log_probs
+from sdscm.engine.frames import values_from_frame, world_columns, world_frame
+from sdscm.engine.mechanisms import mechanism_log_probs
 from sdscm.engine.noise_sources import AbductedNoise, FreshNoise, NoiseSource, SeededNoise
+from sdscm.engine.score_memo import ScoreMemo
 from sdscm.engine.worlds import World, chunks, concat_worlds, evaluate_world
 from sdscm.errors import QueryError
 from sdscm.graph.dag import build_graph, descendants_of
-from sdscm.results.frames import values_from_frame, world_columns, world_frame
+from sdscm.progress import progress_bar
 from sdscm.semantics.noise import abduct_gumbel, uniforms
+from sdscm.spec.load import load_spec
 from sdscm.spec.schema import ModelFile
 
 NOISE_MODES = ("shared", "fresh")
 DEFAULT_CHUNK_UNITS = 32
-
-
-CacheOption = bool | str | Path | None
-
-
-def _default_backend_factory(spec: ModelFile, cache: CacheOption) -> Callable[[], ScoringBackend]:
-    """The model section's backend, behind the persistent score cache unless `cache` is False/None."""
-
-    def make() -> ScoringBackend:
-        from sdscm.backends.score_cache import CachedBackend
-        from sdscm.backends.transformers_backend import TransformersBackend
-
-        backend = TransformersBackend.from_section(spec.model)
-        if cache is None or cache is False:
-            return backend
-        return CachedBackend(backend, None if cache is True else cache)
-
-    return make
 
 
 class SDSCM:
@@ -50,7 +36,7 @@ class SDSCM:
 
     Create with :func:`sdscm.load`. Query with :meth:`sample`, :meth:`do`, :meth:`counterfactual`,
     :meth:`distribution` and :meth:`exact`. Objects returned by :meth:`do` share the backend and the
-    memo of scores with their parent, so repeated queries never re-score a context.
+    score memo with their parent, so repeated queries never re-score a context.
 
     Without an explicit `backend`, the model section's language model is loaded on first use,
     behind the persistent score cache (`cache=True`: the user cache dir; a folder; or False).
@@ -63,7 +49,7 @@ class SDSCM:
         backend: ScoringBackend | None = None,
         *,
         source: str | None = None,
-        _store: MechanismStore | None = None,
+        _memo: ScoreMemo | None = None,
         _interventions: Mapping[str, Intervention] | None = None,
         _phrasings: Mapping[str, str] | None = None,
         chunk_units: int = DEFAULT_CHUNK_UNITS,
@@ -72,17 +58,18 @@ class SDSCM:
         self.spec = spec
         self.variant = variant
         self.source = source
-        self.phrasings: dict[str, str] = dict(_phrasings or choose_phrasings(spec, variant))
-        self.variables: list[CompiledVariable] = compile_spec(spec, self.phrasings)
+        # Each variable's phrasing lives on its CompiledVariable; `phrasings` is derived from them.
+        chosen = dict(_phrasings or choose_phrasings(spec, variant))
+        self.variables: list[CompiledVariable] = compile_spec(spec, chosen)
         self.graph: nx.DiGraph = build_graph(spec)
-        if _store is None:
-            factory = (lambda: backend) if backend is not None else _default_backend_factory(spec, cache)
-            _store = MechanismStore(
+        if _memo is None:
+            factory = (lambda: backend) if backend is not None else (lambda: build_backend(spec.model, cache))
+            _memo = ScoreMemo(
                 backend_factory=factory,
                 length_normalize=spec.model.length_normalize,
                 score_suffix=spec.model.score_suffix,
             )
-        self.store = _store
+        self.memo = _memo
         self.interventions: dict[str, Intervention] = dict(_interventions or {})
         # Units are evaluated in chunks: bounds memory, and keeps a chunk's shared prefixes cached
         # between variables. Results do not depend on it.
@@ -93,6 +80,11 @@ class SDSCM:
     def names(self) -> list[str]:
         """Variable names in topological order."""
         return [v.name for v in self.variables]
+
+    @property
+    def phrasings(self) -> dict[str, str]:
+        """The phrasing of every variable in this model (a new dict: edit with :meth:`with_phrasings`)."""
+        return {v.name: v.phrasing for v in self.variables}
 
     @property
     def domains(self) -> dict[str, tuple[str, ...]]:
@@ -112,7 +104,7 @@ class SDSCM:
     def _derive(self, interventions: Mapping[str, Intervention] | None = None,
                 phrasings: Mapping[str, str] | None = None) -> "SDSCM":
         return SDSCM(
-            self.spec, self.variant, source=self.source, _store=self.store,
+            self.spec, self.variant, source=self.source, _memo=self.memo,
             _interventions=self.interventions if interventions is None else interventions,
             _phrasings=self.phrasings if phrasings is None else phrasings,
             chunk_units=self.chunk_units,
@@ -136,10 +128,11 @@ class SDSCM:
         unit_ids = np.asarray(unit_ids, dtype=np.int64)
         seeds = np.asarray(seeds, dtype=np.int64)
         parts = chunks(len(unit_ids), self.chunk_units)
-        with _progress(progress, len(parts) * len(self.variables), "variables") as tick:
+        with progress_bar(progress, len(parts) * len(self.variables), "variable", leave=False) as bar:
+            tick = _ticks(bar)
             return concat_worlds([
-                evaluate_world(self.store, self.variables, unit_ids[c], SeededNoise(seeds[c]),
-                               self.phrasings, self.interventions, on_variable=tick)
+                evaluate_world(self.memo, self.variables, unit_ids[c], SeededNoise(seeds[c]),
+                               self.interventions, on_variable=tick)
                 for c in parts
             ])
 
@@ -157,11 +150,12 @@ class SDSCM:
         factual_parts: list[World] = []
         arm_parts: list[list[World]] = [[] for _ in arms]
         total = len(parts) * len(self.variables) * (1 + len(arms))
-        with _progress(progress, total, "variables") as tick:
+        with progress_bar(progress, total, "variable", leave=False) as bar:
+            tick = _ticks(bar)
             for c in parts:
                 noise = SeededNoise(seeds[c])
-                world = evaluate_world(self.store, self.variables, unit_ids[c], noise, self.phrasings,
-                                       self.interventions, on_variable=tick)
+                world = evaluate_world(self.memo, self.variables, unit_ids[c], noise, self.interventions,
+                                       on_variable=tick)
                 factual_parts.append(world)
                 for k, parsed in enumerate(parsed_arms):
                     arm_parts[k].append(self._counterfactual_chunk(
@@ -229,7 +223,8 @@ class SDSCM:
         else:
             seeds = np.full(n, 0 if seed is None else int(seed), dtype=np.int64)
         parts = chunks(n, self.chunk_units)
-        with _progress(progress, len(parts) * len(self.variables), "variables") as tick:
+        with progress_bar(progress, len(parts) * len(self.variables), "variable", leave=False) as bar:
+            tick = _ticks(bar)
             return concat_worlds([
                 self._counterfactual_chunk(factual[c], unit_ids[c], seeds[c], recorded, parsed, noise, seed, tick)
                 for c in parts
@@ -252,14 +247,13 @@ class SDSCM:
         if noise == "fresh":
             fresh_seeds = seeds if seed is None else np.full(len(seeds), int(seed), dtype=np.int64)
             base = FreshNoise(base, fresh_seeds, frozenset(changed))
-        return evaluate_world(self.store, self.variables, unit_ids, base, self.phrasings,
-                              interventions, held=held, on_variable=tick)
+        return evaluate_world(self.memo, self.variables, unit_ids, base, interventions, held=held,
+                              on_variable=tick)
 
     def _abduct(self, factual: np.ndarray, unit_ids: np.ndarray, seeds: np.ndarray) -> AbductedNoise:
         """Posterior Gumbel noise of every variable given the observed values (top-down)."""
         held = {v.name: factual[:, v.index] for v in self.variables}
-        world = evaluate_world(self.store, self.variables, unit_ids, None, self.phrasings,
-                               self.interventions, held=held)
+        world = evaluate_world(self.memo, self.variables, unit_ids, None, self.interventions, held=held)
         noise = AbductedNoise()
         for var in self.variables:
             lp = world.log_probs[var.index]
@@ -301,8 +295,8 @@ class SDSCM:
         else:
             row = [parse_interventions({p: self.variable(p).values}, {p: parents[p]})[p].index
                    for p in var.parents]
-            lp, _ = mechanism_log_probs(self.store, self.variables, var,
-                                        np.asarray([row], dtype=np.int64).reshape(1, -1), self.phrasings)
+            lp, _ = mechanism_log_probs(self.memo, self.variables, var,
+                                        np.asarray([row], dtype=np.int64).reshape(1, -1))
             probs = np.exp(lp[0])
         return pd.Series(probs, index=pd.Index(var.values, name=variable), name="probability")
 
@@ -311,8 +305,7 @@ class SDSCM:
         """Exact joint (or marginal) distribution over `variables` by enumeration; small models only."""
         if isinstance(variables, str):
             variables = [variables]
-        states, probs = enumerate_joint(self.store, self.variables, self.phrasings,
-                                        self.interventions, max_states)
+        states, probs = enumerate_joint(self.memo, self.variables, self.interventions, max_states)
         return exact_table(self.variables, states, probs, variables)
 
     def _provenance(self, **extra: Any) -> dict[str, Any]:
@@ -323,30 +316,18 @@ class SDSCM:
         }
 
 
-class _progress:
-    """A rich progress bar over variables when asked for; a no-op tick otherwise."""
+def _ticks(bar: Any) -> Callable[[CompiledVariable], None]:
+    """The engine's per-variable callback: advance `bar` and show the variable's name."""
 
-    def __init__(self, enabled: bool, total: int, what: str):
-        self.enabled, self.total, self.what = enabled, total, what
-        self._bar = None
+    def tick(var: CompiledVariable) -> None:
+        bar.set_postfix_str(var.name)
+        bar.update(1)
 
-    def __enter__(self) -> Callable[[Any], None]:
-        if not self.enabled:
-            return lambda _: None
-        from tqdm.auto import tqdm
-
-        self._bar = tqdm(total=self.total, unit=self.what.rstrip("s"), desc=self.what, leave=False)
-        return lambda var: (self._bar.set_postfix_str(var.name), self._bar.update(1))
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.close()
+    return tick
 
 
 def load(path: str | Path, variant: int | None = None, backend: ScoringBackend | None = None,
          cache: CacheOption = True) -> SDSCM:
     """Load a model file (our YAML/JSON, or the reference implementation's JSON config)."""
-    from sdscm.spec import load_spec
-
     spec = load_spec(path)
     return SDSCM(spec, variant=variant, backend=backend, source=str(path), cache=cache)

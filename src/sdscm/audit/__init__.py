@@ -10,7 +10,9 @@
 See docs/audit.md for the method and every output field.
 """
 
-from sdscm.audit.run import DEFAULT_N, DEFAULT_VARIANTS, AuditSetup, VariantArm, audit
+from sdscm.audit.arms import VariantArm
+from sdscm.audit.run import DEFAULT_N, DEFAULT_VARIANTS, audit
+from sdscm.audit.setup import AuditSetup
 from sdscm.audit.summary import AuditResult
 
 __all__ = ["DEFAULT_N", "DEFAULT_VARIANTS", "AuditResult", "AuditSetup", "VariantArm", "audit"]

@@ -8,17 +8,34 @@ phrasing such as ``<script>...`` shows as text. report.md escapes the same chara
 from __future__ import annotations
 
 import base64
-import html
 import io
-import math
 import shlex
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Protocol, Sequence
 
-from sdscm.results.io import atomic_path, write_frame, write_text
+import numpy as np
+import pandas as pd
 
-if TYPE_CHECKING:
-    from sdscm.audit.summary import AuditResult
+from sdscm.audit.arms import VariantArm
+from sdscm.audit.formatting import esc, fmt_ci, fmt_num, fmt_p, md_esc
+from sdscm.audit.setup import AuditSetup
+from sdscm.results.figures import pyplot
+from sdscm.results.io import write_bytes, write_frame, write_text
+
+
+class AuditReportInput(Protocol):
+    """What the report reads from an audit's result (:class:`sdscm.audit.summary.AuditResult`)."""
+
+    setup: AuditSetup
+    arms: list[VariantArm]
+    contrasts: list[dict[str, Any]]
+    runtime: dict[str, Any]
+    notes: list[str]
+
+    @property
+    def units(self) -> pd.DataFrame: ...
+
+    def to_json(self, indent: int | None = 2) -> str: ...
 
 FILES = ("results.json", "units.parquet", "report.md", "report.html", "forest.png", "histogram.png")
 
@@ -26,47 +43,7 @@ EFFECT_COLOR = "#1f5fa8"
 PLACEBO_COLOR = "#9a9a9a"
 
 
-# ----------------------------------------------------------------------------- formatting
-def fmt_p(p: float | None) -> str:
-    """p-values for people: 3 significant digits, scientific below 0.001, a floor for underflow."""
-    if p is None or (isinstance(p, float) and math.isnan(p)):
-        return "–"
-    if p < 1e-300:
-        return "< 1e-300"
-    if p < 1e-3:
-        return f"{p:.2e}"
-    return f"{p:.3g}"
-
-
-def p_text(p: float | None, name: str = "p") -> str:
-    """`p = 0.012` or `p < 1e-300`, for sentences."""
-    text = fmt_p(p)
-    return f"{name} {text}" if text.startswith("<") else f"{name} = {text}"
-
-
-def fmt_num(x: float | None, signed: bool = True, digits: int = 4) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "–"
-    return f"{x:+.{digits}f}" if signed else f"{x:.{digits}f}"
-
-
-def fmt_ci(lo: float | None, hi: float | None) -> str:
-    if lo is None or hi is None:
-        return "–"
-    return f"[{lo:+.4f}, {hi:+.4f}]"
-
-
-def esc(text: Any) -> str:
-    """HTML-escape any text (quotes too)."""
-    return html.escape(str(text), quote=True)
-
-
-def md_esc(text: Any) -> str:
-    """Escape text for a Markdown table cell: HTML characters, pipes, line breaks."""
-    return html.escape(str(text), quote=False).replace("|", "\\|").replace("\n", " ").replace("\r", " ")
-
-
-def command_line(result: "AuditResult") -> str:
+def command_line(result: AuditReportInput) -> str:
     """The `sdscm audit` command that reproduces this run (when it came from a model file)."""
     s = result.setup
     if s.source is None:
@@ -116,17 +93,14 @@ def _short(text: str, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def forest_png(result: "AuditResult") -> bytes:
+def forest_png(result: AuditReportInput) -> bytes:
     """Forest plot: per-variant mean effect with its bootstrap CI (and the placebo's, grey), pooled at the bottom."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
+    plt = pyplot()
+    from matplotlib.ticker import MaxNLocator  # with pyplot, only when a figure is drawn
 
     contrasts = result.contrasts
     k = len(contrasts[0]["variants"])
-    with matplotlib.rc_context({"text.parse_math": False, "font.size": 9}):
+    with plt.rc_context({"text.parse_math": False, "font.size": 9}):
         fig, axes = plt.subplots(len(contrasts), 1, figsize=(7.5, 1.2 + 0.42 * (k + 2) * len(contrasts)),
                                  squeeze=False)
         for ax, c in zip(axes[:, 0], contrasts):
@@ -167,17 +141,13 @@ def forest_png(result: "AuditResult") -> bytes:
     return data
 
 
-def histogram_png(result: "AuditResult") -> bytes:
+def histogram_png(result: AuditReportInput) -> bytes:
     """Histogram of per-unit effects against the placebo's per-unit changes, one panel per outcome value."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
+    plt = pyplot()
 
     units = result.units
     contrasts = result.contrasts
-    with matplotlib.rc_context({"text.parse_math": False, "font.size": 9}):
+    with plt.rc_context({"text.parse_math": False, "font.size": 9}):
         fig, axes = plt.subplots(len(contrasts), 1, figsize=(7.5, 0.6 + 2.4 * len(contrasts)), squeeze=False)
         for ax, c in zip(axes[:, 0], contrasts):
             rows = units[units["outcome_value"] == c["outcome_value"]]
@@ -323,7 +293,7 @@ def _variant_cell(r: dict[str, Any], key: str) -> str:
     return fmt_num(r.get(key))
 
 
-def _inputs_rows(result: "AuditResult") -> list[tuple[str, str]]:
+def _inputs_rows(result: AuditReportInput) -> list[tuple[str, str]]:
     s = result.setup
     rt = result.runtime
     rows = [
@@ -352,7 +322,7 @@ def _inputs_rows(result: "AuditResult") -> list[tuple[str, str]]:
 
 
 # ----------------------------------------------------------------------------- markdown
-def render_markdown(result: "AuditResult") -> str:
+def render_markdown(result: AuditReportInput) -> str:
     """report.md: verdict, headline table per outcome value, per-variant tables, phrasings, inputs."""
     s = result.setup
     lines = [f"# Audit: effect of {md_esc(s.cause)} on {md_esc(s.outcome)}", ""]
@@ -422,7 +392,7 @@ def _table(head: Sequence[str], rows: Sequence[Sequence[str]], numeric_from: int
     return "\n".join(out)
 
 
-def render_html(result: "AuditResult", forest: bytes, histogram: bytes) -> str:
+def render_html(result: AuditReportInput, forest: bytes, histogram: bytes) -> str:
     """report.html: one self-contained page (no scripts, no external resources), all text escaped."""
     s = result.setup
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
@@ -462,21 +432,15 @@ def render_html(result: "AuditResult", forest: bytes, histogram: bytes) -> str:
 
 
 # ----------------------------------------------------------------------------- writing
-def _write_bytes(path: Path, data: bytes) -> Path:
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
-    return path
-
-
-def write_reports(result: "AuditResult", out_dir: Path) -> dict[str, Path]:
+def write_reports(result: AuditReportInput, out_dir: Path) -> dict[str, Path]:
     """Write every output file into `out_dir` (created if needed), each atomically; returns their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     forest, histogram = forest_png(result), histogram_png(result)
     paths = {
         "results.json": write_text(out_dir / "results.json", result.to_json() + "\n"),
         "units.parquet": write_frame(result.units, out_dir / "units.parquet"),
-        "forest.png": _write_bytes(out_dir / "forest.png", forest),
-        "histogram.png": _write_bytes(out_dir / "histogram.png", histogram),
+        "forest.png": write_bytes(out_dir / "forest.png", forest),
+        "histogram.png": write_bytes(out_dir / "histogram.png", histogram),
         "report.md": write_text(out_dir / "report.md", render_markdown(result)),
         "report.html": write_text(out_dir / "report.html", render_html(result, forest, histogram)),
     }

@@ -22,7 +22,11 @@ import numpy as np
 import pandas as pd
 
 from sdscm.audit import stats
-from sdscm.audit.run import AuditSetup, VariantArm, units_frame
+from sdscm.audit.arms import VariantArm, units_frame
+from sdscm.audit.formatting import fmt_p, p_text
+from sdscm.audit.report import write_reports
+from sdscm.audit.setup import AuditSetup
+from sdscm.version import __version__
 
 
 def _seed(setup: AuditSetup, *parts: int) -> list[int]:
@@ -159,8 +163,6 @@ def _main_verdict(setup: AuditSetup, c: dict[str, Any]) -> str:
     if not setup.upstream:
         return (f"'{setup.cause}' is not upstream of '{setup.outcome}': by the DAG the model cannot encode an "
                 "effect, and every per-unit effect is exactly zero.")
-    from sdscm.audit.report import p_text
-
     p = c.get("p_holm", c["p_value"])
     sig = p is not None and p < setup.alpha
     direction = "raises" if c["effect"] > 0 else "lowers"
@@ -260,8 +262,6 @@ class AuditResult:
             "p_value_vs_placebo": {"holm": {x["outcome_value"]: x.get("p_vs_placebo_holm") for x in self.contrasts},
                                    "bh": {x["outcome_value"]: x.get("p_vs_placebo_bh") for x in self.contrasts}},
         }
-        from sdscm import __version__
-
         return _clean({
             "sdscm_version": __version__,
             "cause": self.setup.cause,
@@ -285,14 +285,10 @@ class AuditResult:
 
     def write(self, out_dir: str | Path) -> dict[str, Path]:
         """Write results.json, units.parquet, report.md, report.html and the figures into `out_dir`."""
-        from sdscm.audit.report import write_reports
-
         return write_reports(self, Path(out_dir))
 
     def summary(self) -> str:
         """A few lines for a terminal: one per contrast."""
-        from sdscm.audit.report import fmt_p, p_text
-
         lines = []
         for c in self.contrasts:
             line = (f"{self.setup.outcome} = {c['outcome_value']}: effect {c['effect']:+.4f} "

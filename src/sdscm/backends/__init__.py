@@ -1,8 +1,15 @@
 """Scoring backends: turn (context, continuations) into teacher-forced log-probabilities.
 
-`base` holds the protocol; `tokenization` the text -> token-id convention; `transformers_backend`
-the transformers implementation; `default_model` the packaged SmolLM2 and sdscm's model cache.
-The torch-based names are imported lazily, so `import sdscm` stays light.
+- `base`: the protocol every backend implements (the extension point); `factory`: build_backend,
+  the one place a backend is built from a model section (plus the score cache).
+- `score_cache`: the persistent SQLite score cache (a wrapper around any backend); `disk_cache`:
+  the cache folder and memoised file hashes.
+- the transformers backend: `transformers_backend` (the class), `tokenization` (text -> token ids),
+  `batching` (plain batched scoring), `prefix_cache` + `prefix_scoring` (shared-prefix scoring),
+  `loading`, `fingerprint`, `bf16_cpu`; `default_model`: the packaged SmolLM2 and its conversion.
+
+The torch-based names below are resolved on first access (PEP 562), so that `import sdscm` does not
+import torch (seconds at start-up) for models and commands that never score.
 """
 
 from __future__ import annotations

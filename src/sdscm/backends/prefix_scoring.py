@@ -15,6 +15,7 @@ that predict candidate tokens.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -53,6 +54,34 @@ class PrefixStats:
     batches: int = 0
 
 
+class TokenAccounting:
+    """The forward-token floor: distinct context-prefix tokens plus candidate tokens."""
+
+    def __init__(self) -> None:
+        self._trie: dict[int, dict] = {}
+        self._seen: set[tuple[tuple[int, ...], tuple[tuple[int, ...], ...]]] = set()
+        self.prefix_tokens = 0
+        self.candidate_tokens = 0
+
+    def add(self, ctx: Sequence[int], conts: Sequence[Sequence[int]]) -> None:
+        key = (tuple(ctx), tuple(tuple(c) for c in conts))
+        if key in self._seen:
+            return
+        self._seen.add(key)
+        node = self._trie
+        for tok in ctx:
+            nxt = node.get(tok)
+            if nxt is None:
+                nxt = node[tok] = {}
+                self.prefix_tokens += 1
+            node = nxt
+        self.candidate_tokens += sum(len(c) for c in conts)
+
+    @property
+    def minimum(self) -> int:
+        return self.prefix_tokens + self.candidate_tokens
+
+
 def kv_bytes_per_token(model: Any, dtype: torch.dtype) -> int:
     """Bytes of key/value state per token, from the model config (an estimate for budgeting)."""
     cfg = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
@@ -66,8 +95,6 @@ def kv_bytes_per_token(model: Any, dtype: torch.dtype) -> int:
 
 def cache_argument(module: Any) -> str:
     """The forward argument that takes a KV cache: `cache` (transformers >= 5.2x) or `past_key_values`."""
-    import inspect
-
     params = inspect.signature(module.forward).parameters
     return "cache" if "cache" in params else "past_key_values"
 

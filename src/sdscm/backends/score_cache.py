@@ -20,6 +20,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from sdscm.backends.base import ScoreRequest, ScoreResult, ScoringBackend
+from sdscm.backends.disk_cache import cache_root
 from sdscm.errors import BackendError
 
 CACHE_FILE = "scores.sqlite"
@@ -34,16 +35,6 @@ CREATE TABLE IF NOT EXISTS scores (
 )
 """
 _BATCH = 400  # keys per SELECT (SQLite's variable limit is 32766 in current builds, 999 in old ones)
-
-
-def default_cache_dir() -> Path:
-    """`$SDSCM_CACHE_DIR`, else the user cache directory of sdscm."""
-    env = os.environ.get("SDSCM_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("sdscm"))
 
 
 def request_key(fingerprint: str, request: ScoreRequest) -> bytes:
@@ -74,7 +65,7 @@ class ScoreCache:
     """The SQLite file of cached scores."""
 
     def __init__(self, directory: str | Path | None = None):
-        self.directory = Path(directory) if directory is not None else default_cache_dir()
+        self.directory = Path(directory) if directory is not None else cache_root()
         self.path = self.directory / CACHE_FILE
         self._conn: sqlite3.Connection | None = None
 

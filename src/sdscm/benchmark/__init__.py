@@ -4,22 +4,23 @@
     generate("examples/breast_cancer.yaml", "bench", variants=2, datasets_per_variant=3, n=1000)
     for ds in load("bench", view="hidden"):
         print(ds.name, ds.sate, ds.naive_difference)
+
+Modules: `design` (arms, outcome, roles), `simulate` (one dataset's worlds and frame), `floor` and
+`health` (is the ground truth more than numerical noise?), `run` (a resumable run into a folder),
+`storage` (files, manifest), `views` (reading datasets back), `reference` (the paper's CSVs),
+`describe` (figures and summary), `dataset` (CausalDataset, the currency shared with estimators).
 """
 
 from sdscm.benchmark.dataset import VIEWS, CausalDataset
 from sdscm.benchmark.describe import describe
-from sdscm.benchmark.generate import (
-    Design,
-    GenerationResult,
-    UnhealthyBenchmarkError,
-    dataset_seed,
-    generate,
-    resolve_design,
-    simulate_dataset,
-)
+from sdscm.benchmark.design import Design, resolve_design
 from sdscm.benchmark.health import DatasetHealth, FamilyHealth, HealthThresholds, dataset_health, family_health
 from sdscm.benchmark.reference import load_reference
-from sdscm.benchmark.storage import BenchmarkError, iter_datasets, load, read_dataset
+from sdscm.benchmark.run import GenerationResult, UnhealthyBenchmarkError, dataset_seed, generate
+from sdscm.benchmark.simulate import simulate_dataset
+from sdscm.benchmark.storage import read_dataset
+from sdscm.benchmark.views import iter_datasets, load, load_benchmark
+from sdscm.errors import BenchmarkError
 
 __all__ = [
     "VIEWS",
@@ -38,6 +39,7 @@ __all__ = [
     "generate",
     "iter_datasets",
     "load",
+    "load_benchmark",
     "load_reference",
     "read_dataset",
     "resolve_design",

@@ -6,13 +6,21 @@ suite (sdscm.estimators): estimators see `X, t, y`; metrics see `mu0, mu1, ite`.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from sdscm.benchmark.health import DEFAULT_THRESHOLDS, DatasetHealth, HealthThresholds, dataset_health
+from sdscm.benchmark.health import (
+    DEFAULT_THRESHOLDS,
+    NUMERICAL_FLOOR,
+    DatasetHealth,
+    HealthThresholds,
+    dataset_health,
+)
+from sdscm.effects import naive_difference, sample_ate
 
 VIEWS = ("all", "hidden")
 
@@ -62,13 +70,13 @@ class CausalDataset:
     @property
     def sate(self) -> float:
         """Sample average treatment effect: the mean ITE."""
-        return float(np.mean(self.ite))
+        return sample_ate(self.mu0, self.mu1)
 
     @property
     def naive_difference(self) -> float:
-        """Difference in mean outcome between treated and control units."""
-        t = self.t.astype(bool)
-        return float(self.y[t].mean() - self.y[~t].mean())
+        """Difference in mean outcome between treated and control units (NaN when an arm is empty)."""
+        naive = naive_difference(self.t, self.y)
+        return math.nan if naive is None else naive
 
     @property
     def quantity(self) -> str:
@@ -79,7 +87,7 @@ class CausalDataset:
     def health(self, thresholds: HealthThresholds = DEFAULT_THRESHOLDS) -> DatasetHealth:
         """Health numbers and verdict (sdscm.benchmark.health); the near-null check needs the
         numerical floor recorded at generation (absent for the paper's CSVs)."""
-        return dataset_health(self.t, self.y, self.mu0, self.mu1, self.e, self.metadata.get("numerical_floor"),
+        return dataset_health(self.t, self.y, self.mu0, self.mu1, self.e, self.metadata.get(NUMERICAL_FLOOR),
                               probability_scale=self.quantity != "log_score", thresholds=thresholds)
 
     def one_hot(self) -> np.ndarray:

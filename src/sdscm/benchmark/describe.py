@@ -8,6 +8,7 @@ difference is from the truth (confounding bias), and how good the overlap is.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -23,8 +24,11 @@ from sdscm.benchmark.health import (
     family_health,
     near_null_bound,
 )
-from sdscm.benchmark.storage import MANIFEST, BenchmarkError, iter_datasets, read_manifest
-from sdscm.results.io import atomic_path, write_text
+from sdscm.benchmark.storage import read_manifest
+from sdscm.benchmark.views import open_datasets
+from sdscm.errors import BenchmarkError
+from sdscm.results.figures import save_figure
+from sdscm.results.io import write_text
 
 MAX_PANELS = 12
 
@@ -73,25 +77,8 @@ def dataset_row(ds: CausalDataset) -> dict:
     return row
 
 
-def summary_table(datasets: Iterable[CausalDataset]) -> pd.DataFrame:
-    """Per-dataset SATE, naive difference, bias, ITE spread, treated share and propensity range."""
-    return pd.DataFrame([dataset_row(ds) for ds in datasets])
-
-
 def _datasets(source: str | Path | Sequence[CausalDataset], view: str) -> Iterable[CausalDataset]:
-    if not isinstance(source, (str, Path)):
-        return source
-    path = Path(source)
-    if path.is_dir() and not (path / MANIFEST).exists() and not any(path.glob("*.parquet")) \
-            and not (path / "data").is_dir() and any(path.glob("*.csv")):
-        from sdscm.benchmark.reference import load_reference
-
-        return load_reference(path, view=view)
-    if path.is_file() and path.suffix.lower() == ".csv":
-        from sdscm.benchmark.reference import load_reference
-
-        return load_reference(path, view=view)
-    return iter_datasets(path, view)
+    return open_datasets(source, view) if isinstance(source, (str, Path)) else source
 
 
 def _pool(datasets: Iterable[CausalDataset]) -> _Pooled:
@@ -111,14 +98,8 @@ def _pool(datasets: Iterable[CausalDataset]) -> _Pooled:
     return pooled
 
 
-def _save(fig, path: Path) -> Path:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    return path
-
-
 def _figure(**kwargs):
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # matplotlib is imported only when a figure is drawn
 
     return Figure(layout="constrained", **kwargs)  # panels, titles and labels never overlap
 
@@ -140,7 +121,7 @@ def plot_sate_vs_naive(p: _Pooled, table: pd.DataFrame, path: Path) -> Path:
     ax.set_ylabel("naive difference in means")
     ax.set_title("True effect vs naive estimate, per dataset")
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=110, bbox_inches="tight")
 
 
 def plot_propensity(p: _Pooled, path: Path) -> Path | None:
@@ -158,7 +139,7 @@ def plot_propensity(p: _Pooled, path: Path) -> Path | None:
     ax.set_ylabel("density")
     ax.set_title("Propensity overlap by treatment arm")
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=110, bbox_inches="tight")
 
 
 def _grid(count: int, width: float = 3.0, height: float = 2.4):
@@ -184,7 +165,7 @@ def plot_ite(p: _Pooled, path: Path) -> Path:
                  + (f"; first {count} of {len(p.names)} datasets" if count < len(p.names) else ""))
     fig.supxlabel("ITE = mu1 - mu0", fontsize=9)
     fig.supylabel("units", fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=110, bbox_inches="tight")
 
 
 def plot_outcomes(p: _Pooled, path: Path) -> Path:
@@ -208,13 +189,11 @@ def plot_outcomes(p: _Pooled, path: Path) -> Path:
     for ax in (left, right):
         ax.set_xlabel("outcome quantity (all datasets pooled)")
         ax.set_ylabel("density")
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=110, bbox_inches="tight")
 
 
 def short_name(name: str) -> str:
     """`variant003_dataset0012` -> `3/12` (other names unchanged)."""
-    import re
-
     m = re.fullmatch(r"variant(\d+)_dataset(\d+)", name)
     return f"{int(m.group(1))}/{int(m.group(2))}" if m else name
 
@@ -262,7 +241,7 @@ def plot_health(table: pd.DataFrame, path: Path, thresholds: HealthThresholds = 
     note = "" if has_floor.any() else " (no numerical floor recorded)"
     ax.set_title("Benchmark health: effect sizes vs the numerical floor" + note, fontsize=10)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=110, bbox_inches="tight")
 
 
 SIGNED = ("SATE", "naive difference", "bias")
@@ -328,7 +307,7 @@ def _health_lines(table: pd.DataFrame, thresholds: HealthThresholds = DEFAULT_TH
         f"- degenerate outcome: outcome SD below {thresholds.effect_to_floor:g} x the floor (probability "
         f"outcomes: or below {thresholds.min_outcome_sd:g}).",
         "",
-        f"- numerical floor: " + (f"median {np.median(known):.3g}, max {known.max():.3g}" if known.size
+        "- numerical floor: " + (f"median {np.median(known):.3g}, max {known.max():.3g}" if known.size
                                   else "not recorded (datasets not generated by sdscm, or no lm outcome)"),
         f"- within-dataset ITE SD: median {table['ITE SD'].median():.4g} "
         f"(range {table['ITE SD'].min():.4g} to {table['ITE SD'].max():.4g})",

@@ -18,6 +18,7 @@ import numpy as np
 
 from sdscm.backends.base import ScoreRequest, ScoreResult, ScoringBackend
 from sdscm.engine.mechanisms import mechanism_keys, normalize
+from sdscm.engine.score_memo import candidate_scores
 from sdscm.engine.worlds import World
 from sdscm.model import SDSCM
 
@@ -58,11 +59,9 @@ def numerical_floor(model: SDSCM, outcome: str, outcome_value: str, quantity: st
         if world.scores[var.index] is None:  # the outcome was intervened on in this world
             continue
         parents = world.values[np.ix_(rows, np.asarray(var.parent_index, dtype=np.int64))]
-        keys = mechanism_keys(model.variables, var, parents, model.phrasings, model.store.score_suffix)
-        results = independent_scores(model.store.backend, [ScoreRequest(c, conts) for c, conts in keys])
-        scores = np.stack([np.asarray(r.logprob_sum, dtype=np.float64) for r in results])
-        if model.store.length_normalize:
-            scores = scores / np.stack([np.asarray(r.num_tokens, dtype=np.float64) for r in results])
+        keys = mechanism_keys(model.variables, var, parents, model.memo.score_suffix)
+        results = independent_scores(model.memo.backend, [ScoreRequest(c, conts) for c, conts in keys])
+        scores = np.stack([candidate_scores(r, model.memo.length_normalize) for r in results])
         if quantity == "log_score":
             fresh, stored = scores[:, j], np.asarray(world.scores[var.index])[rows, j]
         else:

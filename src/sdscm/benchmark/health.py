@@ -6,8 +6,8 @@ treated (or almost none), effects cannot be estimated without extrapolation; if 
 barely varies, nothing can be learned from it. Each dataset gets the numbers that show this
 and a verdict with named reasons; a family gets the union of its datasets' reasons.
 
-Pure functions over arrays and manifest records; the numerical floor itself is measured with
-the model in :mod:`sdscm.benchmark.floor`.
+Pure functions over arrays, stored frames and manifest records; the numerical floor itself is
+measured with the model in :mod:`sdscm.benchmark.floor`.
 """
 
 from __future__ import annotations
@@ -17,6 +17,12 @@ from dataclasses import asdict, dataclass
 from typing import Any, Iterable, Mapping
 
 import numpy as np
+import pandas as pd
+
+from sdscm.effects import naive_difference, sample_ate
+
+NUMERICAL_FLOOR = "numerical_floor"
+"""Dataset metadata key of the measured numerical floor (None: the outcome is not scored by the model)."""
 
 OVERLAP_BAND = (0.05, 0.95)
 """Propensities outside this band count as poor overlap."""
@@ -88,10 +94,6 @@ class DatasetHealth:
         return out
 
 
-def _finite_or_none(x: float) -> float | None:
-    return float(x) if math.isfinite(x) else None
-
-
 def dataset_health(
     t: np.ndarray,
     y: np.ndarray,
@@ -114,11 +116,10 @@ def dataset_health(
     y = np.asarray(y, dtype=float)
     ite = np.asarray(mu1, dtype=float) - np.asarray(mu0, dtype=float)
     n = len(t)
-    sate = float(np.mean(ite)) if n else math.nan
+    sate = sample_ate(mu0, mu1) if n else math.nan
     ite_sd = float(np.std(ite)) if n else math.nan
     outcome_sd = float(np.std(y)) if n else math.nan
-    both_arms = bool(t.any() and (~t).any())
-    naive = float(y[t].mean() - y[~t].mean()) if both_arms else None
+    naive = naive_difference(t, y)
     bias = None if naive is None else naive - sate
     treated_share = float(t.mean()) if n else math.nan
     outside = e_min = e_max = None
@@ -228,3 +229,13 @@ def explain(health: Mapping[str, Any], thresholds: HealthThresholds = DEFAULT_TH
             "outcome value or reword the outcome"
         )
     return lines
+
+
+def frame_health(frame: pd.DataFrame, metadata: Mapping[str, Any]) -> DatasetHealth:
+    """The health of a written dataset from its columns and metadata (floor, outcome quantity)."""
+    quantity = metadata.get("design", {}).get("quantity", "probability")
+    return dataset_health(
+        frame["t"].to_numpy(), frame["y"].to_numpy(dtype=float), frame["mu0"].to_numpy(dtype=float),
+        frame["mu1"].to_numpy(dtype=float), frame["e"].to_numpy(dtype=float) if "e" in frame else None,
+        metadata.get(NUMERICAL_FLOOR), probability_scale=quantity != "log_score",
+    )

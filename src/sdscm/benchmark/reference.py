@@ -20,8 +20,10 @@ import pandas as pd
 from scipy.special import logsumexp
 
 from sdscm.benchmark.dataset import VIEWS, CausalDataset
-from sdscm.benchmark.storage import BenchmarkError
+from sdscm.errors import BenchmarkError
 from sdscm.results.io import atomic_path
+from sdscm.spec.load import load_spec
+from sdscm.spec.schema import ModelFile
 
 # Exogenous variables of the paper's breast-cancer family (`exogenous: true` in
 # reference/breast_cancer_config.json: age, medical conditions, medication, menopausal status).
@@ -35,7 +37,7 @@ _LOGP_DO = re.compile(r"^logP\(X(\d+)=(\d+)\)\|do\(X(\d+)=(\d+)\)$")
 
 # ----------------------------------------------------------------------------- writing
 def reference_frame(model: Any, sim: Any) -> pd.DataFrame:
-    """One simulated dataset (see :func:`sdscm.benchmark.generate.simulate_dataset`) in the reference layout.
+    """One simulated dataset (see :func:`sdscm.benchmark.simulate.simulate_dataset`) in the reference layout.
 
     logP columns hold raw candidate scores for `lm` variables (as the paper's files do) and the
     mechanism's log-probabilities for `categorical`/`uniform` ones, which have no raw scores.
@@ -121,11 +123,7 @@ def _config_info(config: Any) -> tuple[list[bool], list[int]] | None:
     """(exogenous flags, domain sizes) by variable index from a model file or reference config."""
     if config is None:
         return None
-    from sdscm.spec.schema import ModelFile
-
     if not isinstance(config, ModelFile):
-        from sdscm.spec import load_spec
-
         config = load_spec(config)
     return [v.exogenous for v in config.variables], [len(v.values) for v in config.variables]
 

@@ -1,4 +1,4 @@
-"""On-disk layout of a benchmark run: Parquet datasets with role metadata, the manifest, views.
+"""On-disk layout of a benchmark run: Parquet datasets with role metadata, the manifest, the folder lock.
 
 A run folder holds::
 
@@ -9,26 +9,24 @@ A run folder holds::
 
 Every file is written atomically (temporary file + rename), so a file that exists is complete.
 Column roles live in the Parquet schema metadata under the key ``sdscm`` (JSON), never guessed
-from column names; :func:`to_causal_dataset` builds the `all` and `hidden` views from them.
+from column names; :mod:`sdscm.benchmark.views` reads datasets back in the `all` and `hidden` views.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from filelock import FileLock, Timeout
 
-from sdscm.benchmark.dataset import VIEWS, CausalDataset
-from sdscm.errors import SDSCMError
+from sdscm.effects import naive_difference, sample_ate
+from sdscm.errors import BenchmarkError
 from sdscm.results.io import atomic_path, write_text
-from sdscm.semantics.text import render, story
 
 FORMAT_NAME = "sdscm-benchmark"
 FORMAT_VERSION = 1
@@ -48,16 +46,15 @@ ROLE_ITE = "effect"
 ROLE_E = "propensity"
 ROLE_Y_CATEGORY = "potential_outcome_category"
 ROLE_TEXT = "text"
+# Columns every dataset has (no variable may be named like them, or like them plus INDEX_SUFFIX).
+RESERVED_COLUMNS = ("unit_id", "t", "y", "mu0", "mu1", "ite", "e", "y0", "y1", "text")
+INDEX_SUFFIX = "_index"
 # Roles of variables.
 COVARIATE = "covariate"
 TREATMENT = "treatment"
 OUTCOME = "outcome"
 POST_TREATMENT = "post_treatment"
 POST_OUTCOME = "post_outcome"
-
-
-class BenchmarkError(SDSCMError):
-    """Bad benchmark arguments, or an output folder that does not match them."""
 
 
 # ----------------------------------------------------------------------------- names and paths
@@ -74,15 +71,6 @@ def dataset_paths(out: Path, name: str, formats: Sequence[str]) -> dict[str, Pat
     if "reference" in formats:
         paths["reference"] = out / REFERENCE_DIR / f"{name}.csv"
     return paths
-
-
-def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # ----------------------------------------------------------------------------- Parquet datasets
@@ -119,108 +107,15 @@ def read_dataset(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
 def dataset_stats(frame: pd.DataFrame) -> dict[str, Any]:
     """Per-dataset summary recorded in the manifest: n, SATE, naive difference, overlap."""
     t = frame["t"].to_numpy().astype(bool)
-    y = frame["y"].to_numpy(dtype=float)
-    ite = frame["mu1"].to_numpy(dtype=float) - frame["mu0"].to_numpy(dtype=float)
     e = frame["e"].to_numpy(dtype=float)
-    naive = float(y[t].mean() - y[~t].mean()) if t.any() and (~t).any() else None
     return {
         "n": int(len(frame)),
-        "sate": float(ite.mean()),
-        "naive_difference": naive,
+        "sate": sample_ate(frame["mu0"].to_numpy(dtype=float), frame["mu1"].to_numpy(dtype=float)),
+        "naive_difference": naive_difference(t, frame["y"].to_numpy(dtype=float)),
         "treated_share": float(t.mean()),
         "propensity_min": float(e.min()),
         "propensity_max": float(e.max()),
     }
-
-
-# ----------------------------------------------------------------------------- views
-def hidden_columns(metadata: dict[str, Any]) -> list[str]:
-    """Columns dropped by the `hidden` view: every column of an exogenous variable."""
-    return [c for c, info in metadata["columns"].items() if info.get("exogenous")]
-
-
-def view_frame(frame: pd.DataFrame, metadata: dict[str, Any], view: str) -> pd.DataFrame:
-    """The dataset's DataFrame in one view.
-
-    `hidden` drops the columns of exogenous variables and re-renders `text` without their
-    sentences (the story would otherwise reveal the hidden confounders).
-    """
-    if view not in VIEWS:
-        raise BenchmarkError(f"view must be one of {list(VIEWS)}, got {view!r}")
-    if view == "all":
-        return frame
-    hidden = set(hidden_columns(metadata))
-    out = frame.drop(columns=[c for c in frame.columns if c in hidden])
-    if "text" in out.columns:
-        variables = [v for v in metadata["variables"] if not v["exogenous"]]
-        labels = [frame[v["name"]].astype(str).tolist() for v in variables]
-        out["text"] = [
-            story([render(v["phrasing"], col[i]) for v, col in zip(variables, labels)])
-            for i in range(len(frame))
-        ]
-    return out
-
-
-def to_causal_dataset(frame: pd.DataFrame, metadata: dict[str, Any], view: str = "all") -> CausalDataset:
-    """A stored dataset as a :class:`CausalDataset` in one view (covariates chosen by role)."""
-    shown = view_frame(frame, metadata, view)
-    covariates = [
-        v for v in metadata["variables"]
-        if v["role"] == COVARIATE and not (view == "hidden" and v["exogenous"])
-    ]
-    names = [v["name"] for v in covariates]
-    index_cols = [v["index_column"] for v in covariates]
-    X = (shown[index_cols].to_numpy(dtype=float) if index_cols
-         else np.zeros((len(shown), 0), dtype=float))
-    return CausalDataset(
-        name=metadata["name"],
-        view=view,
-        covariates=names,
-        X=X,
-        t=shown["t"].to_numpy(dtype=np.int64),
-        y=shown["y"].to_numpy(dtype=float),
-        mu0=shown["mu0"].to_numpy(dtype=float),
-        mu1=shown["mu1"].to_numpy(dtype=float),
-        categories=[len(v["values"]) for v in covariates],
-        e=shown["e"].to_numpy(dtype=float),
-        frame=shown,
-        metadata=metadata,
-    )
-
-
-def dataset_files(path: str | Path) -> list[Path]:
-    """The Parquet dataset files of a run folder (sorted), or the one file given."""
-    path = Path(path)
-    if path.is_file():
-        return [path]
-    if not path.exists():
-        raise BenchmarkError(f"{path}: no such benchmark folder or dataset file")
-    files = sorted((path / DATA_DIR).glob("*.parquet")) if (path / DATA_DIR).is_dir() else []
-    if not files:
-        files = sorted(path.glob("*.parquet"))
-    if not files:
-        hint = (" (it holds CSV files: for the paper's layout use sdscm.benchmark.load_reference)"
-                if any(path.glob("*.csv")) or any((path / REFERENCE_DIR).glob("*.csv")) else "")
-        raise BenchmarkError(f"{path}: no dataset files found{hint}")
-    return files
-
-
-def iter_datasets(path: str | Path, view: str = "all") -> Iterator[CausalDataset]:
-    """Datasets of a run folder (or one file), one at a time, in name order."""
-    if view not in VIEWS:
-        raise BenchmarkError(f"view must be one of {list(VIEWS)}, got {view!r}")
-    for file in dataset_files(path):
-        frame, metadata = read_dataset(file)
-        yield to_causal_dataset(frame, metadata, view)
-
-
-def load(path: str | Path, view: str = "all") -> list[CausalDataset]:
-    """All datasets of a run folder written by `sdscm benchmark generate` (or one dataset file).
-
-    `view="all"` keeps every covariate; `view="hidden"` drops the exogenous ones (hidden
-    confounding). For thousands of datasets prefer :func:`iter_datasets`.
-    """
-    return list(iter_datasets(path, view))
 
 
 # ----------------------------------------------------------------------------- manifest
@@ -290,8 +185,6 @@ def writer_lock(out: Path) -> Iterator[None]:
     The lock is an OS file lock, so a killed run releases it; the lock file itself may stay behind
     and is harmless.
     """
-    from filelock import FileLock, Timeout
-
     out.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(out / LOCK_FILE), timeout=0)
     try:

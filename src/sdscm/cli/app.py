@@ -1,4 +1,10 @@
-"""`sdscm` command line: validate, sample, counterfactual, exact, graph, demo (+ sub-commands)."""
+"""`sdscm` command line: validate, sample, counterfactual, exact, graph, demo (+ sub-commands).
+
+Command bodies import the subsystems that pull in heavy libraries (the demo's estimators with
+scikit-learn/EconML/stochtree, benchmark generation with pyarrow, audits, evaluation) inside the
+body, so `sdscm --help` and the quick commands start without them; torch loads only when a
+command scores with the language model (sdscm.backends.factory).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +12,33 @@ import os
 from pathlib import Path
 from typing import Optional
 
+# The command runs offline and shares the cores politely; it sets these for its own process only.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import typer
+import typer  # noqa: E402
 
-from sdscm.cli.common import console, err_console, load_model, parse_do, run_guarded
+from sdscm.cli.audit import audit_command  # noqa: E402
+from sdscm.cli.benchmark import benchmark_app  # noqa: E402
+from sdscm.cli.cache import cache_app  # noqa: E402
+from sdscm.cli.common import (  # noqa: E402
+    CacheOpt,
+    DtypeOpt,
+    FileArg,
+    ModelOpt,
+    NoCacheOpt,
+    VariantOpt,
+    cache_option,
+    console,
+    err_console,
+    load_intervened_model,
+    load_model,
+    parse_do,
+    run_guarded,
+)
+from sdscm.graph.draw import draw_dag  # noqa: E402
+from sdscm.results.io import read_frame, write_frame  # noqa: E402
+from sdscm.spec import dump_spec, load_spec, validate_file, with_model_overrides  # noqa: E402
 
 app = typer.Typer(
     name="sdscm",
@@ -22,12 +49,6 @@ app = typer.Typer(
     add_completion=False,
 )
 
-FileArg = typer.Argument(..., help="Model file: our YAML/JSON, or the reference JSON config.")
-VariantOpt = typer.Option(None, "--variant", help="Phrasing draw K (default: first phrasing of every variable).")
-ModelOpt = typer.Option(None, "--model", help="Override the model section: a local path or offline model name.")
-DtypeOpt = typer.Option(None, "--dtype", help="float32 (default) or bfloat16.")
-CacheOpt = typer.Option(None, "--cache", help="Score-cache folder (default: the user cache dir).")
-NoCacheOpt = typer.Option(False, "--no-cache", help="Do not read or write the persistent score cache.")
 
 
 @app.command()
@@ -35,8 +56,6 @@ def validate(file: Path = FileArg) -> None:
     """Check a model file and print every problem found (exit code 1 if any)."""
 
     def body() -> None:
-        from sdscm.spec import load_spec, validate_file
-
         problems = validate_file(file)
         if problems:
             err_console.print(f"[bold red]{file}: {len(problems)} problem(s)[/]")
@@ -70,11 +89,7 @@ def sample(
     """Draw units observationally, or under interventions."""
 
     def body() -> None:
-        from sdscm.results.io import write_frame
-
-        m = load_model(file, variant, model, dtype, cache, no_cache)
-        interventions = parse_do(m, do, soft)
-        target = m.do(interventions) if interventions else m
+        target = load_intervened_model(file, variant, model, dtype, cache, no_cache, do, soft)
         frame = target.sample(n, seed=seed, scores=scores, progress=True)
         write_frame(frame, out)
         console.print(f"wrote {len(frame)} units to {out}", highlight=False)
@@ -100,8 +115,6 @@ def counterfactual(
     """Counterfactual worlds of given units; units without recorded noise are abducted."""
 
     def body() -> None:
-        from sdscm.results.io import read_frame, write_frame
-
         m = load_model(file, variant, model, dtype, cache, no_cache)
         frame = read_frame(units)
         result = m.counterfactual(frame, do=parse_do(m, do, soft), noise=noise, seed=seed, progress=True)
@@ -127,11 +140,7 @@ def exact(
     """Exact (interventional) distribution by enumeration, for small models."""
 
     def body() -> None:
-        from sdscm.results.io import write_frame
-
-        m = load_model(file, variant, model, None, cache, no_cache)
-        interventions = parse_do(m, do, soft)
-        target = m.do(interventions) if interventions else m
+        target = load_intervened_model(file, variant, model, None, cache, no_cache, do, soft)
         table = target.exact(var or None, max_states=max_states)
         if out is not None:
             write_frame(table, out)
@@ -150,9 +159,6 @@ def graph(
     """Draw the DAG top to bottom (roots on top)."""
 
     def body() -> None:
-        from sdscm.graph.draw import draw_dag
-        from sdscm.spec import load_spec
-
         draw_dag(load_spec(file), out)
         console.print(f"wrote {out}", highlight=False)
 
@@ -183,9 +189,7 @@ def demo(
         from rich.table import Table
 
         from sdscm.benchmark.health import explain
-        from sdscm.cli.common import cache_option
         from sdscm.demo import packaged_statin_heart, run_demo
-        from sdscm.spec import dump_spec, load_spec, with_model_overrides
 
         source = model_file or packaged_statin_heart()
         if model is not None or dtype is not None:
@@ -232,15 +236,9 @@ def demo(
     run_guarded(body)
 
 
-# Sub-command groups (each in its own module):
-from sdscm.cli.benchmark import benchmark_app  # noqa: E402
-from sdscm.cli.cache import cache_app  # noqa: E402
-
+# Sub-command groups and commands that live in their own modules:
 app.add_typer(benchmark_app, name="benchmark")
 app.add_typer(cache_app, name="cache")
-
-from sdscm.cli.audit import audit_command  # noqa: E402
-
 app.command("audit")(audit_command)
 
 

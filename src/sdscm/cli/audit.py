@@ -1,4 +1,7 @@
-"""`sdscm audit`: the causal effect a language model encodes, with paired counterfactuals and a placebo arm."""
+"""`sdscm audit`: the causal effect a language model encodes, with paired counterfactuals and a placebo arm.
+
+The bodies import their subsystem when they run (heavy libraries; see :mod:`sdscm.cli.app`).
+"""
 
 from __future__ import annotations
 
@@ -7,16 +10,26 @@ from typing import Optional, Sequence
 
 import typer
 
-from sdscm.cli.common import console, err_console, load_model, run_guarded
+from sdscm.cli.common import (
+    CacheOpt,
+    DtypeOpt,
+    FileArg,
+    ModelOpt,
+    NoCacheOpt,
+    console,
+    err_console,
+    load_model,
+    run_guarded,
+)
 from sdscm.errors import QueryError
+from sdscm.spec.values import value_index
 
 
 def split_values(text: str, domain: Sequence[str], variable: str) -> tuple[str, str]:
     """`A,B` into two values of `variable`. Labels may contain commas: the split point is the comma
     at which both sides are labels (or 0-based indices)."""
     def ok(part: str) -> bool:
-        part = part.strip()
-        return part in domain or (part.isdigit() and int(part) < len(domain))
+        return value_index(domain, part.strip()) is not None
 
     pieces = text.split(",")
     candidates = [(",".join(pieces[:i]).strip(), ",".join(pieces[i:]).strip()) for i in range(1, len(pieces))]
@@ -49,7 +62,7 @@ def parse_variants(text: str) -> int | list[int] | None:
 
 
 def audit_command(
-    file: Path = typer.Argument(..., help="Model file: our YAML/JSON, or the reference JSON config."),
+    file: Path = FileArg,
     cause: str = typer.Option(..., "--cause", help="The variable whose effect is audited."),
     values: Optional[str] = typer.Option(None, "--values", help="A,B: the two values of the cause to contrast "
                                          "(labels or 0-based indices; default: the benchmark's control,treated "
@@ -74,15 +87,14 @@ def audit_command(
     n_perm: int = typer.Option(10_000, "--n-perm", help="Sign-flip permutations per test."),
     out: Path = typer.Option(..., "--out", help="Output folder: results.json, units.parquet, report.md, "
                              "report.html, forest.png, histogram.png."),
-    model: Optional[str] = typer.Option(None, "--model", help="Override the model section: a local path or "
-                                        "offline model name."),
-    dtype: Optional[str] = typer.Option(None, "--dtype", help="float32 (default) or bfloat16."),
+    model: Optional[str] = ModelOpt,
+    dtype: Optional[str] = DtypeOpt,
     length_normalize: Optional[bool] = typer.Option(None, "--length-normalize/--no-length-normalize",
                                                     help="Override the model section: score candidates by "
                                                     "their mean token log-prob (the reference code's choice) "
                                                     "or by the sum (default: the model file's setting)."),
-    cache: Optional[Path] = typer.Option(None, "--cache", help="Score-cache folder (default: the user cache dir)."),
-    no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the persistent score cache."),
+    cache: Optional[Path] = CacheOpt,
+    no_cache: bool = NoCacheOpt,
 ) -> None:
     """Audit the causal effect of CAUSE (A -> B) on OUTCOME that the language model encodes.
 

@@ -1,18 +1,20 @@
 """`sdscm benchmark ...`: the command group for benchmark datasets and estimator evaluation.
 
-Commands live in their own modules and attach themselves to `benchmark_app`; they are imported
-at the bottom of this file.
+The commands are plain functions in their own modules; this group registers them.
 """
 
 from __future__ import annotations
 
 import typer
 
+from sdscm.cli.benchmark_evaluate import evaluate_command, report_command
+from sdscm.cli.benchmark_generate import describe_command, generate_command
+
 benchmark_app = typer.Typer(
     help="Benchmark datasets with exact potential outcomes, and estimator evaluation.",
     no_args_is_help=True,
 )
-
-# Command modules (each imports `benchmark_app` from here and registers its commands):
-from sdscm.cli import benchmark_generate  # noqa: E402,F401
-from sdscm.cli import benchmark_evaluate  # noqa: E402,F401
+benchmark_app.command("generate")(generate_command)
+benchmark_app.command("describe")(describe_command)
+benchmark_app.command("evaluate")(evaluate_command)
+benchmark_app.command("report")(report_command)

@@ -1,4 +1,7 @@
-"""`sdscm benchmark evaluate` and `sdscm benchmark report`: score estimators, then tabulate and plot."""
+"""`sdscm benchmark evaluate` and `sdscm benchmark report`: score estimators, then tabulate and plot.
+
+The bodies import their subsystem when they run (heavy libraries; see :mod:`sdscm.cli.app`).
+"""
 
 from __future__ import annotations
 
@@ -7,20 +10,19 @@ from typing import Optional
 
 import typer
 
-from sdscm.cli.benchmark import benchmark_app
 from sdscm.cli.common import console, run_guarded
 from sdscm.errors import SDSCMError
 
-SETTINGS = {"all": ("all",), "hidden": ("hidden",), "both": ("all", "hidden")}
+VIEW_CHOICES = {"all": ("all",), "hidden": ("hidden",), "both": ("all", "hidden")}
 
 
-@benchmark_app.command("evaluate")
 def evaluate_command(
     source: Path = typer.Argument(..., help="A folder from `benchmark generate`, or CSVs in the paper's layout (detected)."),
     out: Path = typer.Option(..., "--out", help="Results Parquet file (re-run the same command to resume)."),
     estimators: Optional[str] = typer.Option(None, "--estimators", help="Comma-separated names (default: the whole preset)."),
     preset_name: str = typer.Option("paper", "--preset", help="paper (integer covariates, library defaults) or recommended."),
-    setting: str = typer.Option("both", "--setting", help="all, hidden (exogenous covariates dropped) or both."),
+    view: str = typer.Option("both", "--view", "--setting", help="Views of every dataset: all, hidden (exogenous "
+                             "covariates dropped) or both. --setting is the former name."),
     jobs: int = typer.Option(1, "--jobs", help="Worker processes (0: in this process, without a hard time limit)."),
     time_limit: float = typer.Option(600.0, "--time-limit", help="Seconds per fit before it is stopped and recorded as a timeout."),
     seed: int = typer.Option(0, "--seed", help="Seed of every estimator (fixed, so runs are reproducible)."),
@@ -36,10 +38,11 @@ def evaluate_command(
 
         from sdscm.estimators import preset, registry, select
         from sdscm.evaluation import evaluate
-        from sdscm.evaluation.runner import load_benchmark
+        from sdscm.evaluation.runner import VIEW_COLUMN
+        from sdscm.benchmark import load_benchmark
 
-        if setting not in SETTINGS:
-            raise SDSCMError(f"--setting must be one of {', '.join(SETTINGS)}, got {setting!r}")
+        if view not in VIEW_CHOICES:
+            raise SDSCMError(f"--view (--setting) must be one of {', '.join(VIEW_CHOICES)}, got {view!r}")
         if time_limit <= 0:
             raise SDSCMError("--time-limit must be a positive number of seconds")
         configs = preset(preset_name)
@@ -55,23 +58,22 @@ def evaluate_command(
                 console.print(f"{c.display:18s} {c.encoding:7s} {dict(c.params)}  {reg[c.name].description}",
                               highlight=False)
             return
-        datasets = load_benchmark(source, SETTINGS[setting], max_datasets)
-        console.print(f"{len(datasets)} dataset-setting(s) x {len(configs)} estimator(s) "
+        datasets = load_benchmark(source, VIEW_CHOICES[view], max_datasets)
+        console.print(f"{len(datasets)} dataset view(s) x {len(configs)} estimator(s) "
                       f"({preset_name} preset) -> {out}", highlight=False)
         results = evaluate(datasets, configs, out=out, jobs=jobs, time_limit=time_limit, seed=seed,
                            retry_failed=retry_failed, progress=True)
         ok = results[results["status"] == "ok"]
         failed = results[results["status"] != "ok"]
         console.print(f"{len(ok)} fit(s) ok, {len(failed)} failed: {out}", highlight=False)
-        for _, r in failed.drop_duplicates(["estimator", "setting"]).head(10).iterrows():
-            console.print(f"  {r['estimator']} ({r['setting']}, {r['dataset']}): {r['status']}: "
+        for _, r in failed.drop_duplicates(["estimator", VIEW_COLUMN]).head(10).iterrows():
+            console.print(f"  {r['estimator']} ({r[VIEW_COLUMN]}, {r['dataset']}): {r['status']}: "
                           f"{str(r['error'])[:200]}", highlight=False)
         console.print(f"next: sdscm benchmark report {out} --out REPORT_DIR", highlight=False)
 
     run_guarded(body)
 
 
-@benchmark_app.command("report")
 def report_command(
     results: Path = typer.Argument(..., help="Results Parquet file from `benchmark evaluate`."),
     out: Path = typer.Option(..., "--out", help="Folder for report.md, CSV tables and figures/."),

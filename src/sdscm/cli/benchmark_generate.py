@@ -1,4 +1,7 @@
-"""`sdscm benchmark generate` and `sdscm benchmark describe`: build and summarise benchmark datasets."""
+"""`sdscm benchmark generate` and `sdscm benchmark describe`: build and summarise benchmark datasets.
+
+The bodies import their subsystem when they run (heavy libraries; see :mod:`sdscm.cli.app`).
+"""
 
 from __future__ import annotations
 
@@ -7,11 +10,9 @@ from typing import Optional
 
 import typer
 
-from sdscm.cli.benchmark import benchmark_app
-from sdscm.cli.common import cache_option, console, err_console, run_guarded
+from sdscm.cli.common import CacheOpt, DtypeOpt, ModelOpt, NoCacheOpt, cache_option, console, err_console, run_guarded
 
 
-@benchmark_app.command("generate")
 def generate_command(
     family: Path = typer.Argument(..., help="Model file with several phrasings per variable (a family)."),
     out: Path = typer.Option(..., "--out", help="Output folder (re-run the same command to resume)."),
@@ -27,10 +28,10 @@ def generate_command(
     outcome_value: Optional[str] = typer.Option(None, "--outcome-value", help="Outcome value whose probability is y (default: the first)."),
     quantity: Optional[str] = typer.Option(None, "--quantity", help="probability (default), log_score (the paper's logP) or category."),
     formats: list[str] = typer.Option([], "--format", help="'reference': also write the paper's CSV layout (Parquet is always written)."),
-    model: Optional[str] = typer.Option(None, "--model", help="Override the model section: a local path or offline model name."),
-    dtype: Optional[str] = typer.Option(None, "--dtype", help="float32 (default) or bfloat16."),
-    cache: Optional[Path] = typer.Option(None, "--cache", help="Score-cache folder (default: the user cache dir)."),
-    no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the persistent score cache."),
+    model: Optional[str] = ModelOpt,
+    dtype: Optional[str] = DtypeOpt,
+    cache: Optional[Path] = CacheOpt,
+    no_cache: bool = NoCacheOpt,
     stop_if_unhealthy: bool = typer.Option(
         False, "--stop-if-unhealthy",
         help="Stop at the first dataset whose health verdict is not ok (near-null effect, poor overlap, "
@@ -95,7 +96,6 @@ def generate_command(
     run_guarded(body)
 
 
-@benchmark_app.command("describe")
 def describe_command(
     source: Path = typer.Argument(..., help="A folder from `benchmark generate`, or CSVs in the paper's layout."),
     out: Path = typer.Option(..., "--out", help="Folder for the PNG figures and summary.md."),

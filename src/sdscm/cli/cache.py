@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from sdscm.backends.score_cache import ScoreCache
 from sdscm.cli.common import console, run_guarded
 
 cache_app = typer.Typer(help="The persistent score cache (scores reused across runs).", no_args_is_help=True)
@@ -18,8 +19,6 @@ def info(cache: Optional[Path] = DirOpt) -> None:
     """Where the cache is, its size, and how many scores it holds per model."""
 
     def body() -> None:
-        from sdscm.backends.score_cache import ScoreCache
-
         data = ScoreCache(cache).info()
         console.print(f"path:    {data['path']}\nsize:    {data['bytes'] / 2**20:.1f} MiB\n"
                       f"entries: {data['entries']}", highlight=False)
@@ -34,8 +33,6 @@ def clear(cache: Optional[Path] = DirOpt) -> None:
     """Delete every cached score (they are recomputed when needed)."""
 
     def body() -> None:
-        from sdscm.backends.score_cache import ScoreCache
-
         removed = ScoreCache(cache).clear()
         console.print(f"removed {removed} cached scores", highlight=False)
 

@@ -4,35 +4,48 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, Callable, Iterable
 
+import typer
 from rich.console import Console
+from rich.markup import escape
 
 from sdscm.engine.interventions import Soft
 from sdscm.errors import QueryError, SDSCMError
+from sdscm.model import SDSCM
+from sdscm.spec import load_spec, with_model_overrides
 
 err_console = Console(stderr=True)
 console = Console()
 
-F = TypeVar("F", bound=Callable[..., Any])
+# Options shared by the commands that load a model file.
+FileArg = typer.Argument(..., help="Model file: our YAML/JSON, or the reference JSON config.")
+VariantOpt = typer.Option(None, "--variant", help="Phrasing draw K (default: first phrasing of every variable).")
+ModelOpt = typer.Option(None, "--model", help="Override the model section: a local path or offline model name.")
+DtypeOpt = typer.Option(None, "--dtype", help="float32 (default) or bfloat16.")
+CacheOpt = typer.Option(None, "--cache", help="Score-cache folder (default: the user cache dir).")
+NoCacheOpt = typer.Option(False, "--no-cache", help="Do not read or write the persistent score cache.")
 
 
 def fail(message: str) -> None:
     """Print one clear error message and exit 1 (no traceback)."""
-    from rich.markup import escape
-
     err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise SystemExit(1)
 
 
 def load_model(path: Path, variant: int | None, model: str | None = None, dtype: str | None = None,
-               cache: Path | None = None, no_cache: bool = False, **section: Any):
+               cache: Path | None = None, no_cache: bool = False, **section: Any) -> SDSCM:
     """Load a model file, applying `--model` / `--dtype` overrides and the `--cache` choice."""
-    from sdscm.model import SDSCM
-    from sdscm.spec import load_spec, with_model_overrides
-
     spec = with_model_overrides(load_spec(path), name=model, dtype=dtype, **section)
     return SDSCM(spec, variant=variant, source=str(path), cache=cache_option(cache, no_cache))
+
+
+def load_intervened_model(path: Path, variant: int | None, model: str | None, dtype: str | None,
+                          cache: Path | None, no_cache: bool, do: Iterable[str], soft: Iterable[str]) -> SDSCM:
+    """:func:`load_model`, then under the `--do` / `--soft` interventions when there are any."""
+    m = load_model(path, variant, model, dtype, cache, no_cache)
+    interventions = parse_do(m, do, soft)
+    return m.do(interventions) if interventions else m
 
 
 def cache_option(cache: Path | None, no_cache: bool) -> "bool | Path":

@@ -9,7 +9,8 @@ import pandas as pd
 
 from sdscm.engine.compiled import CompiledVariable
 from sdscm.engine.interventions import Intervention
-from sdscm.engine.mechanisms import MechanismStore, mechanism_log_probs
+from sdscm.engine.mechanisms import mechanism_log_probs
+from sdscm.engine.score_memo import ScoreMemo
 from sdscm.errors import QueryError
 
 DEFAULT_MAX_STATES = 100_000
@@ -25,9 +26,8 @@ def joint_size(variables: Sequence[CompiledVariable], interventions: Mapping[str
 
 
 def enumerate_joint(
-    store: MechanismStore,
+    memo: ScoreMemo,
     variables: Sequence[CompiledVariable],
-    phrasings: Mapping[str, str],
     interventions: Mapping[str, Intervention],
     max_states: int = DEFAULT_MAX_STATES,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -48,7 +48,7 @@ def enumerate_joint(
         if iv is not None:
             lp = np.broadcast_to(iv.log_probs, (len(states), var.size))
         else:
-            lp, _ = mechanism_log_probs(store, variables, var, states[:, list(var.parent_index)], dict(phrasings))
+            lp, _ = mechanism_log_probs(memo, variables, var, states[:, list(var.parent_index)])
         new_logp = (logp[:, None] + lp).reshape(-1)
         new_states = np.repeat(states, var.size, axis=0)
         new_states[:, var.index] = np.tile(np.arange(var.size), len(states))

@@ -8,6 +8,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from sdscm.errors import QueryError
+from sdscm.spec.messages import did_you_mean
+from sdscm.spec.values import value_index
 
 
 @dataclass(frozen=True)
@@ -47,18 +49,18 @@ class Intervention:
 
 
 def _resolve_value(variable: str, values: Sequence[str], value: Any) -> int:
+    """A hard intervention's value: its label or a 0-based integer index (a digit string is a label)."""
+    index = value_index(values, value, digits=False)
+    if index is not None:
+        return index
     if isinstance(value, (bool, np.bool_)):
         raise QueryError(f"intervention on '{variable}': {value!r} is not a value; use one of {list(values)}")
     if isinstance(value, str):
-        if value in values:
-            return values.index(value)
         raise QueryError(
             f"intervention on '{variable}': unknown value {value!r}; use one of {list(values)}"
             " (or a 0-based index)"
         )
     if isinstance(value, (int, np.integer)):
-        if 0 <= int(value) < len(values):
-            return int(value)
         raise QueryError(
             f"intervention on '{variable}': index {value} is out of range 0..{len(values) - 1}"
         )
@@ -97,10 +99,8 @@ def parse_interventions(
     problems: list[str] = []
     for variable, value in interventions.items():
         if variable not in domains:
-            import difflib
-
-            close = difflib.get_close_matches(str(variable), list(domains), n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else f"; known variables: {list(domains)}"
+            guess = did_you_mean(str(variable), domains, n=1)
+            hint = f"; {guess}" if guess else f"; known variables: {list(domains)}"
             problems.append(f"intervention on unknown variable '{variable}'{hint}")
             continue
         values = list(domains[variable])

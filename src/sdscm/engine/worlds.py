@@ -13,8 +13,10 @@ import numpy as np
 
 from sdscm.engine.compiled import CompiledVariable
 from sdscm.engine.interventions import Intervention
-from sdscm.engine.mechanisms import MechanismStore, mechanism_log_probs
+from sdscm.engine.mechanisms import mechanism_log_probs
 from sdscm.engine.noise_sources import NoiseSource
+from sdscm.engine.score_memo import ScoreMemo
+from sdscm.semantics.noise import gumbel_max
 from sdscm.semantics.text import render, story
 
 
@@ -26,26 +28,25 @@ class World:
     values: np.ndarray  # (n, V) value indices
     log_probs: list[np.ndarray]  # per variable, (n, k): the distribution each unit's value was drawn from
     scores: list[np.ndarray | None]  # per variable, raw candidate scores for lm mechanisms
-    phrasings: dict[str, str]
 
     def probabilities(self, index: int) -> np.ndarray:
         return np.exp(self.log_probs[index])
 
     def texts(self, variables: Sequence[CompiledVariable]) -> list[str]:
         """Each unit's story: all sentences in topological order."""
-        sentences = [
-            [render(self.phrasings[v.name], v.values[i]) for v in variables for i in [row[v.index]]]
-            for row in self.values
-        ]
-        return [story(s) for s in sentences]
+        return unit_texts(variables, self.values)
+
+
+def unit_texts(variables: Sequence[CompiledVariable], values: np.ndarray) -> list[str]:
+    """The story of each row of value indices (n, V): every variable's sentence in topological order."""
+    return [story([render(v.phrasing, v.values[row[v.index]]) for v in variables]) for row in values]
 
 
 def evaluate_world(
-    store: MechanismStore,
+    memo: ScoreMemo,
     variables: Sequence[CompiledVariable],
     unit_ids: np.ndarray,
     noise: NoiseSource | None,
-    phrasings: Mapping[str, str],
     interventions: Mapping[str, Intervention] | None = None,
     held: Mapping[str, np.ndarray] | None = None,
     on_variable: Callable[[CompiledVariable], None] | None = None,
@@ -58,7 +59,6 @@ def evaluate_world(
     """
     interventions = dict(interventions or {})
     held = dict(held or {})
-    phrasings = dict(phrasings)
     unit_ids = np.asarray(unit_ids, dtype=np.int64)
     n = len(unit_ids)
     values = np.zeros((n, len(variables)), dtype=np.int64)
@@ -73,7 +73,7 @@ def evaluate_world(
         elif iv is not None:
             lp = np.broadcast_to(iv.log_probs, (n, var.size)).copy()
         else:
-            lp, raw = mechanism_log_probs(store, variables, var, values[:, list(var.parent_index)], phrasings)
+            lp, raw = mechanism_log_probs(memo, variables, var, values[:, list(var.parent_index)])
         if iv is not None and iv.is_hard:
             values[:, var.index] = iv.index
         elif var.name in held:
@@ -81,17 +81,16 @@ def evaluate_world(
         else:
             if noise is None:
                 raise ValueError(f"no noise source for variable {var.name!r}")
-            g = noise.gumbel(var.name, unit_ids, var.size)
-            values[:, var.index] = np.argmax(lp + g, axis=1)
+            values[:, var.index] = gumbel_max(lp, noise.gumbel(var.name, unit_ids, var.size))
         log_probs.append(lp)
         scores.append(raw)
         if on_variable is not None:
             on_variable(var)
-    return World(unit_ids=unit_ids, values=values, log_probs=log_probs, scores=scores, phrasings=phrasings)
+    return World(unit_ids=unit_ids, values=values, log_probs=log_probs, scores=scores)
 
 
 def concat_worlds(worlds: Sequence[World]) -> World:
-    """Stack worlds of disjoint unit chunks (same variables and phrasings) into one."""
+    """Stack worlds of disjoint unit chunks (same variables) into one."""
     if len(worlds) == 1:
         return worlds[0]
     first = worlds[0]
@@ -103,7 +102,6 @@ def concat_worlds(worlds: Sequence[World]) -> World:
             None if first.scores[i] is None else np.concatenate([w.scores[i] for w in worlds])  # type: ignore[misc]
             for i in range(len(first.scores))
         ],
-        phrasings=first.phrasings,
     )
 
 

@@ -252,7 +252,7 @@ class EstimatorConfig:
 
     name: str
     params: Mapping[str, Any] = field(default_factory=dict)
-    encoding: str = "index"
+    encoding: Encoding = "index"
     label: str | None = None
 
     def __post_init__(self) -> None:

@@ -1,6 +1,7 @@
 """Paper-style tables (markdown + CSV) and figures from evaluation results.
 
-Tables, per group (e.g. generating language model), setting and estimator:
+Tables, per group (e.g. generating language model), view (all covariates / hidden confounding) and
+estimator:
 
 - ATE: R^2 and RMSE of ATE estimates against SATE across datasets
   (``r2_score(y_true=SATE, y_pred=estimate)``), mean absolute error, share of datasets whose ATE
@@ -23,8 +24,11 @@ import pandas as pd
 
 from sdscm.errors import SDSCMError
 from sdscm.evaluation.metrics import ate_r2, ate_rmse
+from sdscm.evaluation.runner import VIEW_COLUMN, ResultStore
+from sdscm.results.figures import pyplot, save_figure
+from sdscm.results.io import write_frame, write_text
 
-SETTING_TITLES = {"all": "all covariates", "hidden": "hidden confounding"}
+VIEW_TITLES = {"all": "all covariates", "hidden": "hidden confounding"}
 NOMINAL = 0.95
 
 
@@ -63,21 +67,21 @@ def _nanmedian(x: pd.Series) -> float:
 
 def _groups(results: pd.DataFrame) -> list[tuple[tuple[str, str, str], pd.DataFrame]]:
     order = {e: k for k, e in enumerate(_estimator_order(results))}
-    keyed = sorted(results.groupby(["group", "setting", "estimator"], sort=False),
+    keyed = sorted(results.groupby(["group", VIEW_COLUMN, "estimator"], sort=False),
                    key=lambda kv: (str(kv[0][0]), str(kv[0][1]), order[kv[0][2]]))
     return keyed
 
 
 def ate_table(results: pd.DataFrame) -> pd.DataFrame:
-    """Across-dataset ATE accuracy per (group, setting, estimator)."""
+    """Across-dataset ATE accuracy per (group, view, estimator)."""
     results = normalise(results)
     rows = []
-    for (group, setting, estimator), sub in _groups(results):
+    for (group, view, estimator), sub in _groups(results):
         ok = _ok(sub)
         has_ate = ok[np.isfinite(pd.to_numeric(ok["ate"], errors="coerce").astype(float))]
         sate, est = has_ate["sate"].to_numpy(float), has_ate["ate"].to_numpy(float)
         rows.append({
-            "group": group, "setting": setting, "estimator": estimator,
+            "group": group, VIEW_COLUMN: view, "estimator": estimator,
             "datasets": int(len(sub)), "failed": int((sub["status"] != "ok").sum()),
             "ate_r2": ate_r2(sate, est) if len(has_ate) else math.nan,
             "ate_rmse": ate_rmse(sate, est) if len(has_ate) else math.nan,
@@ -89,17 +93,17 @@ def ate_table(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def cate_table(results: pd.DataFrame) -> pd.DataFrame:
-    """Per-dataset CATE/ITE metrics summarised per (group, setting, estimator)."""
+    """Per-dataset CATE/ITE metrics summarised per (group, view, estimator)."""
     results = normalise(results)
     rows = []
-    for (group, setting, estimator), sub in _groups(results):
+    for (group, view, estimator), sub in _groups(results):
         ok = _ok(sub)
 
         def col(name: str, how: Any = _nanmean) -> float:
             return how(ok[name]) if name in ok and len(ok) else math.nan
 
         rows.append({
-            "group": group, "setting": setting, "estimator": estimator, "datasets_ok": int(len(ok)),
+            "group": group, VIEW_COLUMN: view, "estimator": estimator, "datasets_ok": int(len(ok)),
             "mean_cate_r2": col("cate_r2"), "median_cate_r2": col("cate_r2", _nanmedian),
             "median_std_pehe": col("std_pehe", _nanmedian),
             "cate_interval_coverage": col("cate_coverage"), "cate_interval_width_sd": col("cate_width_sd"),
@@ -111,11 +115,11 @@ def cate_table(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def failures_table(results: pd.DataFrame) -> pd.DataFrame:
-    """Failed fits per (setting, estimator, status) with a count and the first error message."""
+    """Failed fits per (view, estimator, status) with a count and the first error message."""
     bad = results[results["status"] != "ok"]
     if bad.empty:
-        return pd.DataFrame(columns=["setting", "estimator", "status", "count", "first_error"])
-    return (bad.groupby(["setting", "estimator", "status"], sort=False)
+        return pd.DataFrame(columns=[VIEW_COLUMN, "estimator", "status", "count", "first_error"])
+    return (bad.groupby([VIEW_COLUMN, "estimator", "status"], sort=False)
             .agg(count=("dataset", "size"), first_error=("error", "first")).reset_index())
 
 
@@ -146,22 +150,22 @@ def markdown_table(frame: pd.DataFrame, columns: Sequence[str] | None = None,
 
 
 def _paper_pivot(table: pd.DataFrame, metrics: dict[str, str], group: str) -> pd.DataFrame:
-    """Estimators as rows, (metric, setting) as columns, like the paper's tables."""
+    """Estimators as rows, (metric, view) as columns, like the paper's tables."""
     sub = table[table["group"] == group]
-    settings = [s for s in ("all", "hidden") if s in set(sub["setting"])] + \
-        sorted(set(sub["setting"]) - {"all", "hidden"})
+    views = [s for s in ("all", "hidden") if s in set(sub[VIEW_COLUMN])] + \
+        sorted(set(sub[VIEW_COLUMN]) - {"all", "hidden"})
     out = pd.DataFrame({"estimator": list(dict.fromkeys(sub["estimator"]))})
     for metric, title in metrics.items():
-        for s in settings:
-            vals = sub[sub["setting"] == s].set_index("estimator")[metric]
-            out[f"{title} ({SETTING_TITLES.get(s, s)})"] = [vals.get(e, math.nan) for e in out["estimator"]]
+        for s in views:
+            vals = sub[sub[VIEW_COLUMN] == s].set_index("estimator")[metric]
+            out[f"{title} ({VIEW_TITLES.get(s, s)})"] = [vals.get(e, math.nan) for e in out["estimator"]]
     return out
 
 
 def render_markdown(results: pd.DataFrame, ate: pd.DataFrame, cate: pd.DataFrame,
                     failures: pd.DataFrame, figures: Sequence[Path] = ()) -> str:
     """The report's markdown: one ATE and one CATE table per group, failures, figure links."""
-    n_datasets = results[["dataset", "setting"]].drop_duplicates().shape[0]
+    n_datasets = results[["dataset", VIEW_COLUMN]].drop_duplicates().shape[0]
     parts = [
         "# Estimator evaluation",
         "",
@@ -198,18 +202,17 @@ def render_markdown(results: pd.DataFrame, ate: pd.DataFrame, cate: pd.DataFrame
     return "\n".join(parts) + "\n"
 
 
-def _plt() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+def _save(plt: Any, fig: Any, path: Path) -> Path:
+    """Lay the figure out, write it atomically, and free it."""
+    fig.tight_layout()
+    save_figure(fig, path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def plot_ate(results: pd.DataFrame, path: Path) -> Path:
     """Estimated vs true ATE, one panel per estimator; off-scale estimates are pinned to the edge."""
-    plt = _plt()
+    plt = pyplot()
     ok = _ok(results)
     ok = ok[np.isfinite(pd.to_numeric(ok["ate"], errors="coerce").astype(float))] if "ate" in ok else ok.iloc[:0]
     names = [e for e in _estimator_order(results) if e in set(ok["estimator"])]
@@ -224,11 +227,11 @@ def plot_ate(results: pd.DataFrame, path: Path) -> Path:
     for ax, name in zip(axes.flat, names):
         sub = ok[ok["estimator"] == name]
         off = 0
-        for setting, s in sub.groupby("setting"):
+        for view, s in sub.groupby(VIEW_COLUMN):
             est = s["ate"].to_numpy(float)
             off += int(np.sum((est < lim[0]) | (est > lim[1])))
-            ax.scatter(s["sate"], np.clip(est, *lim), s=10, alpha=0.7, label=SETTING_TITLES.get(setting, setting),
-                       color=colors.get(setting))
+            ax.scatter(s["sate"], np.clip(est, *lim), s=10, alpha=0.7, label=VIEW_TITLES.get(view, view),
+                       color=colors.get(view))
         ax.plot(lim, lim, color="grey", lw=0.8)
         ax.set_xlim(lim)
         ax.set_ylim(lim)
@@ -240,51 +243,45 @@ def plot_ate(results: pd.DataFrame, path: Path) -> Path:
         axes.flat[0].legend(fontsize=7)
     fig.supxlabel("true SATE")
     fig.supylabel("estimated ATE")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def plot_cate_r2(results: pd.DataFrame, path: Path) -> Path:
-    """Distributions of per-dataset CATE R^2 per estimator and setting (clipped to [-1, 1])."""
-    plt = _plt()
+    """Distributions of per-dataset CATE R^2 per estimator and view (clipped to [-1, 1])."""
+    plt = pyplot()
     ok = _ok(results)
     names = [e for e in _estimator_order(results)
              if "cate_r2" in ok and np.isfinite(ok.loc[ok["estimator"] == e, "cate_r2"].astype(float)).any()]
-    settings = [s for s in ("all", "hidden") if s in set(ok["setting"])] or sorted(set(ok["setting"]))
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.8 * len(names) * max(1, len(settings))), 4.0))
-    width = 0.8 / max(1, len(settings))
-    for k, setting in enumerate(settings):
+    views = [s for s in ("all", "hidden") if s in set(ok[VIEW_COLUMN])] or sorted(set(ok[VIEW_COLUMN]))
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.8 * len(names) * max(1, len(views))), 4.0))
+    width = 0.8 / max(1, len(views))
+    for k, view in enumerate(views):
         data, pos = [], []
         for i, name in enumerate(names):
-            v = ok[(ok["estimator"] == name) & (ok["setting"] == setting)]["cate_r2"].astype(float).to_numpy()
+            v = ok[(ok["estimator"] == name) & (ok[VIEW_COLUMN] == view)]["cate_r2"].astype(float).to_numpy()
             v = np.clip(v[np.isfinite(v)], -1, 1)
             if len(v):
                 data.append(v)
-                pos.append(i + (k - (len(settings) - 1) / 2) * width)
+                pos.append(i + (k - (len(views) - 1) / 2) * width)
         if data:
             bp = ax.boxplot(data, positions=pos, widths=width * 0.9, patch_artist=True, showfliers=False)
             for box in bp["boxes"]:
-                box.set_facecolor("tab:blue" if setting == "all" else "tab:orange")
+                box.set_facecolor("tab:blue" if view == "all" else "tab:orange")
                 box.set_alpha(0.6)
-            ax.plot([], [], color="tab:blue" if setting == "all" else "tab:orange", lw=6, alpha=0.6,
-                    label=SETTING_TITLES.get(setting, setting))
+            ax.plot([], [], color="tab:blue" if view == "all" else "tab:orange", lw=6, alpha=0.6,
+                    label=VIEW_TITLES.get(view, view))
     ax.axhline(0, color="grey", lw=0.8)
     ax.set_xticks(range(len(names)))
     ax.set_xticklabels(names, rotation=45, ha="right", fontsize=8)
     ax.set_ylabel("CATE R^2 per dataset (clipped to [-1, 1])")
     if names:
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def plot_coverage(cate: pd.DataFrame, path: Path) -> Path:
     """Interval coverage of the true ITE (nominal 0.95 line) and mean width, per estimator."""
-    plt = _plt()
+    plt = pyplot()
     rows = []
     several = cate["group"].nunique() > 1
     for _, r in cate.iterrows():
@@ -292,19 +289,19 @@ def plot_coverage(cate: pd.DataFrame, path: Path) -> Path:
             cov = r[f"{kind}_interval_coverage"]
             if isinstance(cov, float) and not math.isnan(cov):
                 where = f"{r['group']}: " if several else ""
-                rows.append((f"{where}{r['estimator']} ({kind.upper()})", r["setting"], cov,
+                rows.append((f"{where}{r['estimator']} ({kind.upper()})", r[VIEW_COLUMN], cov,
                              r[f"{kind}_interval_width_sd"]))
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, max(3.0, 0.3 * len(rows) + 1)))
-    frame = pd.DataFrame(rows, columns=["label", "setting", "coverage", "width"])
+    frame = pd.DataFrame(rows, columns=["label", VIEW_COLUMN, "coverage", "width"])
     labels = list(dict.fromkeys(frame["label"]))
-    settings = list(dict.fromkeys(frame["setting"]))
-    h = 0.8 / max(1, len(settings))
-    for k, setting in enumerate(settings):
-        s = frame[frame["setting"] == setting].set_index("label")
-        ys = np.arange(len(labels)) + (k - (len(settings) - 1) / 2) * h
-        color = "tab:blue" if setting == "all" else "tab:orange"
+    views = list(dict.fromkeys(frame[VIEW_COLUMN]))
+    h = 0.8 / max(1, len(views))
+    for k, view in enumerate(views):
+        s = frame[frame[VIEW_COLUMN] == view].set_index("label")
+        ys = np.arange(len(labels)) + (k - (len(views) - 1) / 2) * h
+        color = "tab:blue" if view == "all" else "tab:orange"
         a1.barh(ys, [s["coverage"].get(lbl, np.nan) for lbl in labels], height=h, color=color,
-                label=SETTING_TITLES.get(setting, setting))
+                label=VIEW_TITLES.get(view, view))
         widths = np.array([s["width"].get(lbl, np.nan) for lbl in labels], dtype=float)
         a2.barh(ys, np.where(np.isfinite(widths), widths, np.nan), height=h, color=color)
     for ax in (a1, a2):
@@ -320,16 +317,11 @@ def plot_coverage(cate: pd.DataFrame, path: Path) -> Path:
     a2.set_yticklabels([])
     if labels:
         a1.legend(fontsize=8, loc="lower left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def load_results(path: str | Path) -> pd.DataFrame:
     """Read an evaluation results Parquet file (merging a journal left by an interrupted run)."""
-    from sdscm.evaluation.runner import ResultStore
-
     path = Path(path)
     if not path.exists() and not path.with_name(path.name + ".journal.jsonl").exists():
         raise SDSCMError(f"{path}: no such results file; run `sdscm benchmark evaluate ... --out {path}` first")
@@ -338,7 +330,7 @@ def load_results(path: str | Path) -> pd.DataFrame:
     frame = store.frame()
     if frame.empty:
         raise SDSCMError(f"{path}: holds no results")
-    missing = {"dataset", "setting", "estimator", "status", "sate"} - set(frame.columns)
+    missing = {"dataset", VIEW_COLUMN, "estimator", "status", "sate"} - set(frame.columns)
     if missing:
         raise SDSCMError(f"{path}: not an evaluation results file (missing columns {sorted(missing)})")
     return frame
@@ -346,8 +338,6 @@ def load_results(path: str | Path) -> pd.DataFrame:
 
 def write_report(results: pd.DataFrame | str | Path, out_dir: str | Path, figures: bool = True) -> dict[str, Path]:
     """Write tables (markdown + CSV) and figures to ``out_dir``; return the paths by name."""
-    from sdscm.results.io import write_frame, write_text
-
     if not isinstance(results, pd.DataFrame):
         results = load_results(results)
     results = normalise(results)

@@ -1,4 +1,4 @@
-"""Evaluate estimators on benchmark datasets: datasets x settings x estimators -> one row each.
+"""Evaluate estimators on benchmark datasets: datasets x views x estimators -> one row each.
 
 - **Isolation.** An estimator that raises (or runs past its time limit) on a dataset is recorded
   as a row with ``status`` ``error``/``timeout`` and its message; the run goes on.
@@ -8,7 +8,7 @@
   estimator registered in this process), each limited to one BLAS/OpenMP thread when jobs > 1.
   ``jobs=0`` runs in this process (no hard kill; handy for debugging and tests).
 - **Resumable.** Each finished row is appended to a journal beside the output and the Parquet
-  file is rewritten atomically from time to time; a rerun skips (dataset, setting, estimator,
+  file is rewritten atomically from time to time; a rerun skips (dataset, view, estimator,
   configuration) keys already present, and retries failures only with ``retry_failed``.
 """
 
@@ -17,24 +17,30 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import multiprocessing as mp
 import os
 import signal
 import threading
 import time
 import traceback
-from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
 
+from sdscm.effects import naive_difference, sample_ate
 from sdscm.errors import SDSCMError
 from sdscm.estimators.base import EstimatorConfig, encode_covariates
 from sdscm.evaluation.metrics import dataset_metrics, sd
+from sdscm.executors import LocalProcesses
+from sdscm.progress import progress_bar
+from sdscm.results.io import write_frame
 
-KEY = ("dataset", "setting", "estimator", "config")
+VIEW_COLUMN = "setting"
+"""The results column holding each dataset's view (`all` / `hidden`); named `setting` in results
+files since the first release, and kept so that existing results resume."""
+
+KEY = ("dataset", VIEW_COLUMN, "estimator", "config")
 """Columns that identify one unit of work (and one results row)."""
 
 HARD_KILL_GRACE = 10.0
@@ -81,43 +87,6 @@ def default_group(dataset: Any) -> str:
     return "all"
 
 
-def load_benchmark(source: str | Path, settings: Sequence[str] = ("all",),
-                   max_datasets: int | None = None) -> list[Any]:
-    """Datasets of a generated benchmark folder (or file) or of the paper's CSVs, in each setting.
-
-    Detection: a ``.csv`` file, or a folder with CSVs and no manifest or Parquet datasets, is the
-    paper's reference layout; anything else is read as a generated benchmark. Each dataset's
-    ``metadata['group']`` (across-dataset metrics are per group) is set unless present: the
-    folder's name (one generating model per folder, as in the paper's released data), or, for a
-    folder of CSVs whose names start with different prefixes before the first ``_`` (e.g.
-    ``gpt2_bcancer_0.csv`` and ``llama-3-8b_bcancer_0.csv``), that prefix.
-    """
-    from sdscm.benchmark import iter_datasets, load_reference
-
-    path = Path(source)
-    if not path.exists():
-        raise SDSCMError(f"{path}: no such benchmark folder or file")
-    folder = path if path.is_dir() else path.parent
-    reference = (path.is_file() and path.suffix.lower() == ".csv") or (
-        path.is_dir() and not (path / "manifest.json").exists() and not (path / "data").is_dir()
-        and not any(path.glob("*.parquet")) and any(path.glob("*.csv")))
-    by_prefix = reference and len({f.stem.split("_")[0] for f in folder.glob("*.csv")}) > 1
-    out: list[Any] = []
-    for setting in settings:
-        found = load_reference(path, view=setting) if reference else iter_datasets(path, view=setting)
-        for k, ds in enumerate(found):
-            if max_datasets is not None and k >= max_datasets:
-                break
-            meta = dict(ds.metadata or {})
-            if not meta.get("group"):
-                meta["group"] = ds.name.split("_")[0] if by_prefix else folder.resolve().name
-            ds.metadata = meta
-            out.append(ds)
-    if not out:
-        raise SDSCMError(f"{path}: no datasets found")
-    return out
-
-
 def _json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=lambda v: v.item() if hasattr(v, "item") else repr(v))
 
@@ -128,15 +97,15 @@ def _base_row(dataset: Any, config: EstimatorConfig, seed: int, group: str | Non
     ite = np.asarray(dataset.mu1, dtype=float) - np.asarray(dataset.mu0, dtype=float)
     t = np.asarray(dataset.t).astype(int)
     e = getattr(dataset, "e", None)
-    both_arms = 0 < t.sum() < len(t)
+    naive = naive_difference(t, y)
     return {
-        "dataset": dataset.name, "setting": dataset.view,
+        "dataset": dataset.name, VIEW_COLUMN: dataset.view,
         "group": group if group is not None else default_group(dataset),
         "estimator": config.display, "estimator_name": config.name, "config": config.key,
         "encoding": config.encoding, "params": _json(dict(config.params)), "seed": seed,
         "n": int(len(y)), "p": int(dataset.X.shape[1]), "treated_share": float(np.mean(t)),
-        "sate": float(np.mean(ite)),
-        "naive_difference": float(y[t == 1].mean() - y[t == 0].mean()) if both_arms else math.nan,
+        "sate": sample_ate(dataset.mu0, dataset.mu1),
+        "naive_difference": math.nan if naive is None else naive,
         "sd_y": sd(y), "sd_ite": sd(ite),
         "true_min_propensity": float(np.min(np.minimum(e, 1 - e))) if e is not None else math.nan,
         "status": "ok", "error": "", "seconds": math.nan, "outputs": "", "info": "{}",
@@ -226,8 +195,6 @@ class ResultStore:
         """Rewrite the Parquet file atomically with every row, then drop the journal."""
         if self.path is None:
             return
-        from sdscm.results.io import write_frame
-
         write_frame(self.frame(), self.path)
         if self._journal_handle is not None:
             self._journal_handle.close()
@@ -252,21 +219,18 @@ def _limit_threads(threads: int | None) -> Any:
         return contextlib.nullcontext()
 
 
-def _worker(conn: Connection, datasets: Sequence[Any], configs: Sequence[EstimatorConfig],
-            groups: Sequence[str], seed: int, time_limit: float | None, threads: int | None) -> None:
-    """Worker process: receive (task id, dataset index, config index), send back the row."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
-    with _limit_threads(threads):
-        while True:
-            try:
-                msg = conn.recv()
-            except EOFError:
-                return
-            if msg is None:
-                return
-            task_id, i, j = msg
-            row = run_one(datasets[i], configs[j], seed=seed, time_limit=time_limit, group=groups[i])
-            conn.send((task_id, row))
+def _fit_worker(datasets: Sequence[Any], configs: Sequence[EstimatorConfig], groups: Sequence[str], seed: int,
+                time_limit: float | None, threads: int | None) -> Callable[[tuple[int, int]], dict[str, Any]]:
+    """Set up a worker process (BLAS/OpenMP threads limited for its lifetime): a task is (dataset
+    index, estimator index), its result the row."""
+    limits = _limit_threads(threads)
+    limits.__enter__()  # kept for the process's lifetime
+
+    def fit(task: tuple[int, int]) -> dict[str, Any]:
+        i, j = task
+        return run_one(datasets[i], configs[j], seed=seed, time_limit=time_limit, group=groups[i])
+
+    return fit
 
 
 def _failure_row(dataset: Any, config: EstimatorConfig, seed: int, group: str, status: str,
@@ -282,7 +246,7 @@ def evaluate(datasets: Sequence[Any], estimators: Sequence[EstimatorConfig], *,
              seed: int = 0, retry_failed: bool = False, progress: bool = True,
              group: Callable[[Any], str] = default_group,
              on_row: Callable[[dict[str, Any]], None] | None = None) -> pd.DataFrame:
-    """Evaluate every estimator on every dataset (each dataset object is one view/setting).
+    """Evaluate every estimator on every dataset (each dataset object is one dataset in one view).
 
     Returns all rows (including those of earlier runs found in ``out``). ``jobs=0`` runs in this
     process; ``jobs>=1`` uses that many worker processes with a hard time limit.
@@ -292,7 +256,7 @@ def evaluate(datasets: Sequence[Any], estimators: Sequence[EstimatorConfig], *,
     names = [(d.name, d.view) for d in datasets]
     if len(set(names)) != len(names):
         dup = next(n for n in names if names.count(n) > 1)
-        raise SDSCMError(f"two datasets share the name {dup[0]!r} in setting {dup[1]!r}; names must be unique")
+        raise SDSCMError(f"two datasets share the name {dup[0]!r} in view {dup[1]!r}; names must be unique")
     labels = [c.display for c in estimators]
     if len(set(labels)) != len(labels):
         raise SDSCMError(f"estimator labels must be unique, got {labels}")
@@ -301,7 +265,7 @@ def evaluate(datasets: Sequence[Any], estimators: Sequence[EstimatorConfig], *,
     tasks = [(i, j) for i, d in enumerate(datasets) for j, c in enumerate(estimators)
              if not store.is_done((d.name, d.view, c.display, c.key), retry_failed)]
 
-    bar = _progress_bar(len(tasks), progress)
+    bar = progress_bar(progress and bool(tasks), len(tasks), "fit", dynamic_ncols=True)
     failures = 0
 
     def record(row: dict[str, Any]) -> None:
@@ -310,9 +274,8 @@ def evaluate(datasets: Sequence[Any], estimators: Sequence[EstimatorConfig], *,
         failures += row["status"] != "ok"
         if on_row is not None:
             on_row(row)
-        if bar is not None:
-            bar.set_postfix_str(f"failed {failures}", refresh=False)
-            bar.update(1)
+        bar.set_postfix_str(f"failed {failures}", refresh=False)
+        bar.update(1)
 
     try:
         if jobs <= 0:
@@ -321,22 +284,13 @@ def evaluate(datasets: Sequence[Any], estimators: Sequence[EstimatorConfig], *,
         elif tasks:
             _run_pool(datasets, estimators, groups, tasks, seed, time_limit, jobs, record, store)
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
         if store.rows:  # write rows in dataset/estimator order, whatever order workers finished in
             ordered = _ordered(store.frame(), datasets, estimators)
             store.rows = {tuple(r[k] for k in KEY): r for r in ordered.to_dict("records")}
         store.flush()
         store.close()
     return _ordered(store.frame(), datasets, estimators)
-
-
-def _progress_bar(total: int, enabled: bool) -> Any:
-    if not enabled or total == 0:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc="fits", unit="fit", dynamic_ncols=True)
 
 
 def _ordered(frame: pd.DataFrame, datasets: Sequence[Any], estimators: Sequence[EstimatorConfig]) -> pd.DataFrame:
@@ -346,87 +300,31 @@ def _ordered(frame: pd.DataFrame, datasets: Sequence[Any], estimators: Sequence[
     e_order = {c.display: k for k, c in enumerate(estimators)}
     big = len(d_order) + len(e_order) + 1
     frame = frame.assign(
-        _d=[d_order.get((a, b), big) for a, b in zip(frame["dataset"], frame["setting"])],
+        _d=[d_order.get((a, b), big) for a, b in zip(frame["dataset"], frame[VIEW_COLUMN])],
         _e=[e_order.get(x, big) for x in frame["estimator"]],
     )
-    return frame.sort_values(["setting", "_d", "_e"], kind="stable").drop(columns=["_d", "_e"]).reset_index(drop=True)
+    return frame.sort_values([VIEW_COLUMN, "_d", "_e"], kind="stable").drop(columns=["_d", "_e"]).reset_index(drop=True)
 
 
 def _run_pool(datasets: Sequence[Any], estimators: Sequence[EstimatorConfig], groups: Sequence[str],
               tasks: list[tuple[int, int]], seed: int, time_limit: float | None, jobs: int,
               record: Callable[[dict[str, Any]], None], store: ResultStore) -> None:
-    """Supervise ``jobs`` worker processes: dispatch tasks, collect rows, kill stuck fits."""
-    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-    ctx = mp.get_context(method)
-    threads = 1 if jobs > 1 else None
+    """Fit in `jobs` worker processes (forked: they share the datasets and registered estimators),
+    each fit killed after its time limit plus a grace period; killed or crashed fits become rows."""
     hard = None if time_limit is None else time_limit + max(HARD_KILL_GRACE, 0.25 * time_limit)
-    queue = list(reversed(tasks))
-    workers: list[dict[str, Any]] = []
-    last_flush = time.monotonic()
+    last_flush = [time.monotonic()]
 
-    def spawn() -> dict[str, Any]:
-        parent, child = ctx.Pipe()
-        proc = ctx.Process(target=_worker, args=(child, datasets, estimators, groups, seed, time_limit, threads),
-                           daemon=True)
-        proc.start()
-        child.close()
-        return {"proc": proc, "conn": parent, "task": None, "start": 0.0}
+    def lost(task: tuple[int, int], status: str, message: str, seconds: float) -> None:
+        i, j = task
+        if status == "timeout":
+            message = f"exceeded the time limit of {time_limit:g} s (killed)"
+        record(_failure_row(datasets[i], estimators[j], seed, groups[i], status, message, seconds))
 
-    def dispatch(w: dict[str, Any]) -> None:
-        if queue:
-            i, j = queue.pop()
-            w["task"], w["start"] = (i, j), time.monotonic()
-            w["conn"].send(((i, j), i, j))
-        else:
-            w["task"] = None
+    def flush_now_and_then() -> None:
+        if time.monotonic() - last_flush[0] > FLUSH_EVERY_S:
+            store.flush()
+            last_flush[0] = time.monotonic()
 
-    def fail_task(w: dict[str, Any], status: str, error: str) -> None:
-        i, j = w["task"]
-        record(_failure_row(datasets[i], estimators[j], seed, groups[i], status, error,
-                            time.monotonic() - w["start"]))
-
-    try:
-        for _ in range(min(jobs, len(tasks))):
-            w = spawn()
-            workers.append(w)
-            dispatch(w)
-        while any(w["task"] is not None for w in workers):
-            busy = [w for w in workers if w["task"] is not None]
-            ready = wait([w["conn"] for w in busy], timeout=0.5)
-            now = time.monotonic()
-            for w in busy:
-                if w["conn"] in ready:
-                    try:
-                        _, row = w["conn"].recv()
-                    except (EOFError, OSError):
-                        code = w["proc"].exitcode if not w["proc"].is_alive() else None
-                        w["proc"].join(timeout=1)
-                        code = w["proc"].exitcode if code is None else code
-                        fail_task(w, "error", f"worker process died (exit code {code}); "
-                                              f"out of memory or a crash in native code")
-                        w.update(spawn())
-                        dispatch(w)
-                        continue
-                    record(row)
-                    dispatch(w)
-                elif hard is not None and now - w["start"] > hard:
-                    w["proc"].kill()
-                    w["proc"].join(timeout=5)
-                    w["conn"].close()
-                    fail_task(w, "timeout", f"exceeded the time limit of {time_limit:g} s (killed)")
-                    w.update(spawn())
-                    dispatch(w)
-            if time.monotonic() - last_flush > FLUSH_EVERY_S:
-                store.flush()
-                last_flush = time.monotonic()
-    finally:
-        for w in workers:
-            try:
-                w["conn"].send(None)
-            except (OSError, ValueError):
-                pass
-        for w in workers:
-            w["proc"].join(timeout=2)
-            if w["proc"].is_alive():
-                w["proc"].kill()
-                w["proc"].join(timeout=2)
+    executor = LocalProcesses(jobs, start_method="fork", hard_limit=hard)
+    executor.run(tasks, _fit_worker, (datasets, estimators, groups, seed, time_limit, 1 if jobs > 1 else None),
+                 on_result=lambda task, row: record(row), on_lost=lost, on_tick=flush_now_and_then)

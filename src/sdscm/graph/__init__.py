@@ -1,5 +1,5 @@
-"""The DAG of an SD-SCM: construction, order, ancestry, drawing."""
+"""The DAG of an SD-SCM: construction, ancestry, layers, drawing."""
 
-from sdscm.graph.dag import build_graph, descendants_of, topological_order
+from sdscm.graph.dag import build_graph, descendants_of
 
-__all__ = ["build_graph", "descendants_of", "topological_order"]
+__all__ = ["build_graph", "descendants_of"]

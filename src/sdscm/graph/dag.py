@@ -20,11 +20,6 @@ def build_graph(spec: ModelFile) -> nx.DiGraph:
     return graph
 
 
-def topological_order(spec: ModelFile) -> list[str]:
-    """The fixed order tau: the file's order, which validation guarantees is topological."""
-    return spec.names
-
-
 def descendants_of(graph: nx.DiGraph, nodes: Iterable[str]) -> set[str]:
     """Strict descendants of any node in `nodes` (the nodes themselves excluded)."""
     nodes = set(nodes)

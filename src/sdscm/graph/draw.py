@@ -8,7 +8,7 @@ from pathlib import Path
 import networkx as nx
 
 from sdscm.graph.dag import build_graph, layers
-from sdscm.results.io import atomic_path
+from sdscm.results.figures import pyplot, save_figure
 from sdscm.spec.schema import ModelFile
 
 
@@ -28,11 +28,7 @@ def layered_positions(graph: nx.DiGraph) -> dict[str, tuple[float, float]]:
 
 def draw_dag(spec: ModelFile, path: str | Path, title: str | None = None) -> Path:
     """Draw the DAG, exogenous variables shaded, treatment/outcome outlined when declared."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     graph = build_graph(spec)
     pos = layered_positions(graph)
     n_rows = 1 + max((-y for _, y in pos.values()), default=0)
@@ -62,8 +58,6 @@ def draw_dag(spec: ModelFile, path: str | Path, title: str | None = None) -> Pat
     ax.set_title(title or spec.name)
     ax.axis("off")
     fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=120, format=path.suffix.lstrip(".") or "png")
+    save_figure(fig, path, dpi=120)
     plt.close(fig)
-    return path
+    return Path(path)

@@ -1,8 +1,14 @@
-"""Atomic file writing: outputs appear whole or not at all."""
+"""Files that appear whole or not at all: atomic writers (text, bytes, DataFrames), the DataFrame
+reader, and the hash of a file's bytes (figures: :mod:`sdscm.results.figures`).
+
+Every output sdscm writes goes through :func:`atomic_path`, so an interrupted run never leaves a
+half-written file behind, and a file that exists is complete.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -54,6 +60,22 @@ def write_text(path: str | Path, text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(path)
+
+
+def write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write a binary file atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """Hex SHA-256 of a file's bytes (read in blocks, so any size fits in memory)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def write_frame(frame: pd.DataFrame, path: str | Path) -> Path:

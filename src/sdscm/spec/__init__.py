@@ -1,15 +1,8 @@
-"""The model file: schema, loading, validation, and the reference-format import/export."""
+"""The model file: schema, loading, validation, writing, and the reference-format import/export."""
 
 from sdscm.errors import SpecError
-from sdscm.spec.load import (
-    dump_spec,
-    load_spec,
-    parse_spec,
-    spec_to_dict,
-    spec_to_yaml,
-    validate_file,
-    with_model_overrides,
-)
+from sdscm.spec.dump import dump_spec, spec_to_dict, spec_to_yaml
+from sdscm.spec.load import load_spec, parse_spec, validate_file, with_model_overrides
 from sdscm.spec.reference import from_reference, is_reference_config, to_reference
 from sdscm.spec.schema import (
     SLOT,
@@ -19,7 +12,7 @@ from sdscm.spec.schema import (
     ModelSection,
     VariableSpec,
 )
-from sdscm.spec.validate import validate_spec
+from sdscm.spec.checks import validate_spec
 
 __all__ = [
     "SLOT",

@@ -1,4 +1,4 @@
-"""Reading and writing model files (YAML or JSON), with every problem reported at once.
+"""Reading model files (YAML or JSON), with every problem reported at once (writing: :mod:`sdscm.spec.dump`).
 
 `load_spec` reads a file, `parse_spec` a dict already in memory; both accept the reference
 implementation's JSON config format too (see :mod:`sdscm.spec.reference`). Before pydantic
@@ -18,14 +18,19 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
 from sdscm.errors import SpecError
-from sdscm.results.io import write_text
 from sdscm.spec.reference import from_reference, is_reference_config
 from sdscm.spec.schema import ModelFile, ModelSection
-from sdscm.spec.validate import Report, build_spec, variable_labels
+from sdscm.spec.values import value_index
+from sdscm.spec.checks import build_spec
+from sdscm.spec.messages import Report, pydantic_problems, variable_labels
 
 PathLike = str | os.PathLike[str]
+
+OVERRIDES_SOURCE = "model-section overrides"
+"""How messages name the origin of a problem in :func:`with_model_overrides` (options, not a file)."""
 
 # --------------------------------------------------------------------------- YAML reading
 
@@ -214,15 +219,14 @@ def _plain(x: Any) -> Any:
 
 
 def _value_label(x: Any, values: Any) -> Any:
-    """A benchmark value: its label, or a 0-based index into `values` when no label matches."""
+    """A benchmark value written as a number: its label, or a 0-based index into `values` when no
+    label matches (text is always a label)."""
     label = _text(x)
-    if not isinstance(values, list) or not isinstance(label, str):
+    if not isinstance(values, list) or not isinstance(label, str) or not _is_number(x):
         return label
     labels = [_text(v) for v in values]
-    if label in labels or not _is_number(x) or not re.fullmatch(r"[0-9]+", str(x)):
-        return label
-    index = int(str(x))
-    return labels[index] if index < len(labels) else label
+    index = value_index(labels, label)
+    return labels[index] if index is not None else label
 
 
 def normalise(data: Any, source: str = "<data>") -> tuple[Any, list[str]]:
@@ -334,127 +338,20 @@ def validate_file(path: PathLike) -> list[str]:
     return []
 
 
-# --------------------------------------------------------------------------- writing
-
-_VARIABLE_KEYS = (
-    "name", "description", "exogenous", "parents", "mechanism",
-    "values", "probabilities", "table", "phrasings",
-)  # fmt: skip
-_FILE_KEYS = ("name", "description", "model", "variables", "benchmark")
-
-
-def spec_to_dict(spec: ModelFile) -> dict[str, Any]:
-    """The model as plain data in a readable key order, leaving out every default."""
-    raw = spec.model_dump(mode="json", exclude_defaults=True)
-    out = {k: raw[k] for k in _FILE_KEYS if k in raw}
-    out.update({k: v for k, v in raw.items() if k not in out})
-    variables = []
-    for var in raw.get("variables", []):
-        ordered = {k: var[k] for k in _VARIABLE_KEYS if k in var}
-        ordered.update({k: v for k, v in var.items() if k not in ordered})
-        variables.append(ordered)
-    out["variables"] = variables
-    return out
-
-
-class _Flow(list):  # type: ignore[type-arg]
-    """A list written on one line."""
-
-
-class _FlowMap(dict):  # type: ignore[type-arg]
-    """A mapping written on one line."""
-
-
-class _Dumper(yaml.SafeDumper):
-    """Block style with indented lists."""
-
-    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
-        return super().increase_indent(flow, False)
-
-
-_Dumper.add_representer(
-    _Flow, lambda d, x: d.represent_sequence("tag:yaml.org,2002:seq", x, flow_style=True)
-)
-_Dumper.add_representer(
-    _FlowMap, lambda d, x: d.represent_mapping("tag:yaml.org,2002:map", x, flow_style=True)
-)
-
-
-def _flow_if_short(items: list[Any], limit: int = 80) -> list[Any]:
-    return _Flow(items) if len(repr(items)) <= limit else items
-
-
-def _styled_variable(var: dict[str, Any]) -> dict[str, Any]:
-    var = dict(var)
-    for key in ("values", "parents"):
-        if key in var:
-            var[key] = _flow_if_short(var[key])
-    if "probabilities" in var:
-        var["probabilities"] = _Flow(var["probabilities"])
-    if "table" in var:
-        var["table"] = [
-            {"parents": _FlowMap(row["parents"]), "probabilities": _Flow(row["probabilities"])}
-            for row in var["table"]
-        ]
-    return var
-
-
-def _yaml(data: Any) -> str:
-    return yaml.dump(
-        data,
-        Dumper=_Dumper,
-        sort_keys=False,
-        allow_unicode=True,
-        width=10**6,
-        default_flow_style=False,
-    )
-
-
-def spec_to_yaml(spec: ModelFile, header: str | None = None) -> str:
-    """The model as readable YAML: one block per variable, short lists on one line."""
-    data = spec_to_dict(spec)
-    parts = []
-    if header:
-        parts.append("".join(f"# {line}".rstrip() + "\n" for line in header.splitlines()))
-    head = {k: v for k, v in data.items() if k not in ("variables", "benchmark")}
-    if head:
-        parts.append(_yaml(head))
-    blocks = [_yaml([_styled_variable(v)]) for v in data["variables"]]
-    indented = [
-        "".join("  " + line if line.strip() else line for line in b.splitlines(True))
-        for b in blocks
-    ]
-    parts.append("variables:\n" + "\n".join(indented) if indented else "variables: []\n")
-    if "benchmark" in data:
-        parts.append(_yaml({"benchmark": data["benchmark"]}))
-    return "\n".join(parts)
-
-
-def dump_spec(spec: ModelFile, path: PathLike, header: str | None = None) -> Path:
-    """Write the model to `path` atomically: JSON for .json, YAML otherwise (defaults omitted).
-
-    `header` becomes a comment at the top of a YAML file (JSON has no comments: it is dropped).
-    The file is written to a temporary file in the same folder, then moved into place.
-    """
-    target = Path(path)
-    if target.suffix.lower() == ".json":
-        text = json.dumps(spec_to_dict(spec), indent=2, ensure_ascii=False) + "\n"
-    else:
-        text = spec_to_yaml(spec, header)
-    return write_text(target, text)
-
-
 def with_model_overrides(spec: ModelFile, **updates: Any) -> ModelFile:
     """The spec with fields of its `model` section replaced (None values are ignored).
 
-    Used by every command's `--model` / `--dtype` options, so they validate the same way.
+    Used by every command's `--model` / `--dtype` options, so they validate the same way: the new
+    section is validated like the file's own (an unknown field, `device='tpu'` or
+    `max_batch_tokens=-5` raises SpecError naming the field and the fix).
     """
     updates = {k: v for k, v in updates.items() if v is not None}
     if not updates:
         return spec
-    unknown = [k for k in updates if k not in ModelSection.model_fields]
-    if unknown:
-        raise SpecError([f"unknown model-section field(s) {unknown}; known: {list(ModelSection.model_fields)}"])
-    if "dtype" in updates and updates["dtype"] not in ("float32", "bfloat16"):
-        raise SpecError([f"dtype must be float32 or bfloat16, got {updates['dtype']!r}"])
-    return spec.model_copy(update={"model": spec.model.model_copy(update=updates)})
+    try:
+        section = ModelSection.model_validate({**spec.model.model_dump(), **updates})
+    except ValidationError as error:
+        report = Report(OVERRIDES_SOURCE)
+        pydantic_problems(error, report, prefix=("model",))
+        raise SpecError(report.problems) from None
+    return spec.model_copy(update={"model": section})

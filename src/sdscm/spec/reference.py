@@ -19,7 +19,8 @@ from typing import Any
 
 from sdscm.errors import SpecError
 from sdscm.spec.schema import SLOT, ModelFile
-from sdscm.spec.validate import Report, build_spec
+from sdscm.spec.checks import build_spec
+from sdscm.spec.messages import Report
 
 REFERENCE_KEY = "setup_sequence_sample_space"
 """The top-level key that identifies the reference format."""

@@ -2,7 +2,7 @@
 
 These models describe the *shape* of a file. Cross-field checks that need the whole
 file (unknown parents, cycles, parent order, table coverage) live in
-:mod:`sdscm.spec.validate`, which collects every problem instead of stopping at the first.
+:mod:`sdscm.spec.checks`, which collects every problem instead of stopping at the first.
 """
 
 from __future__ import annotations
@@ -109,3 +109,8 @@ class ModelFile(_Strict):
     @property
     def names(self) -> list[str]:
         return [v.name for v in self.variables]
+
+    @property
+    def uses_language_model(self) -> bool:
+        """Whether any mechanism is scored by the language model (else no backend is ever needed)."""
+        return any(v.mechanism == "lm" for v in self.variables)

@@ -1,0 +1,111 @@
+"""Loading a causal LM and its tokenizer for scoring: device, dtype, files, start token.
+
+Everything is loaded from local files unless the caller asks otherwise (``local_files_only``,
+passed to transformers explicitly); GGUF files are converted once into the cache
+(:mod:`sdscm.backends.default_model`). Every failure is a BackendError that names the fix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sdscm.backends.default_model import cached_gguf_model, quiet_transformers
+from sdscm.errors import BackendError
+
+DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise BackendError("device 'cuda' was requested but no CUDA GPU is available; use 'auto' or 'cpu'")
+    try:
+        return torch.device(device)
+    except RuntimeError as exc:
+        raise BackendError(f"unknown device {device!r}: use 'auto', 'cpu' or 'cuda'") from exc
+
+
+def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
+    if isinstance(dtype, torch.dtype):
+        if dtype in DTYPES.values():
+            return dtype
+    elif dtype in DTYPES:
+        return DTYPES[dtype]
+    raise BackendError(f"unsupported dtype {dtype!r}: use 'float32' or 'bfloat16'")
+
+
+def _model_dir(model: str) -> Path | None:
+    """The local folder holding `model`'s files (a path, or a name in the local HF cache)."""
+    path = Path(model).expanduser()
+    if path.is_dir():
+        return path.resolve()
+    try:
+        from transformers.utils import cached_file
+
+        found = cached_file(model, "config.json", local_files_only=True)
+    except Exception:  # noqa: BLE001 - any failure just means "no folder"
+        return None
+    return Path(found).parent if found else None
+
+
+def load_model(model: str, dtype: torch.dtype, local_files_only: bool = True) -> tuple[Any, Any, Path | None]:
+    """Load (model, tokenizer, folder); BackendError with a fix when that is impossible.
+
+    `local_files_only` (default) never touches the network: a folder, or a name already in the local
+    Hugging Face cache. It is passed to transformers explicitly; the process environment is neither
+    read nor changed.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = Path(model).expanduser()
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise BackendError(f"model file {model!r} does not exist")
+        path = cached_gguf_model(path)
+        model = str(path)
+    looks_like_path = path.is_absolute() or model.startswith((".", "~"))
+    if looks_like_path and not path.exists():
+        raise BackendError(f"model folder {model!r} does not exist")
+    if path.exists():
+        model = str(path)
+    try:
+        with quiet_transformers():
+            tokenizer = AutoTokenizer.from_pretrained(model, local_files_only=local_files_only)
+            lm = AutoModelForCausalLM.from_pretrained(model, dtype=dtype, local_files_only=local_files_only)
+    except Exception as exc:  # every loading failure becomes one clear message
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if path.is_dir():
+            raise BackendError(f"could not load the model in folder {model!r}: {first}") from exc
+        where = "offline (sdscm loads local files only)" if local_files_only else "locally or from the hub"
+        raise BackendError(
+            f"model {model!r} is not available {where}: pass a local folder that "
+            f"transformers can load, or download the model once (e.g. `hf download {model}`) "
+            f"and use its name or folder ({first})"
+        ) from exc
+    return lm, tokenizer, _model_dir(model)
+
+
+def start_token_id(tokenizer: Any, start_token: str | None) -> int:
+    """Id of the start token: the given token, else the tokenizer's BOS, else its EOS."""
+    if start_token is None:
+        for attr in ("bos_token_id", "eos_token_id"):
+            tid = getattr(tokenizer, attr, None)
+            if isinstance(tid, int):
+                return tid
+        raise BackendError(
+            "the tokenizer has neither a BOS nor an EOS token: set the model section's "
+            "`start_token` to a token of its vocabulary"
+        )
+    tid = tokenizer.convert_tokens_to_ids(start_token)
+    if not isinstance(tid, int) or tokenizer.convert_ids_to_tokens(tid) != start_token:
+        ids = tokenizer(start_token, add_special_tokens=False)["input_ids"]
+        hint = f" (it tokenises to {len(ids)} tokens)" if ids else ""
+        raise BackendError(
+            f"start_token {start_token!r} is not a single token of the model's vocabulary{hint}; "
+            "pick one token, e.g. the tokenizer's BOS or EOS token, or leave it unset"
+        )
+    return int(tid)
