@@ -89,13 +89,3 @@ class CausalDataset:
         numerical floor recorded at generation (absent for the paper's CSVs)."""
         return dataset_health(self.t, self.y, self.mu0, self.mu1, self.e, self.metadata.get(NUMERICAL_FLOOR),
                               probability_scale=self.quantity != "log_score", thresholds=thresholds)
-
-    def one_hot(self) -> np.ndarray:
-        """Covariates one-hot encoded with every category of every covariate (stable columns)."""
-        blocks = []
-        for j, k in enumerate(self.categories):
-            codes = self.X[:, j].astype(np.int64)
-            block = np.zeros((self.n, k))
-            block[np.arange(self.n), codes] = 1.0
-            blocks.append(block)
-        return np.hstack(blocks) if blocks else np.zeros((self.n, 0))
