@@ -38,7 +38,9 @@ class ScoreResult:
 
 @runtime_checkable
 class ScoringBackend(Protocol):
-    """Anything that scores continuations. Results must not depend on batch composition."""
+    """Anything that scores continuations. Results should not depend on batch composition: the
+    transformers backend's fast path agrees across batches to about 1e-5 nats, its batch-invariant
+    mode bit for bit (docs/performance.md#batch-invariance)."""
 
     capability: Capability
 

@@ -103,6 +103,23 @@ def _head_chunk(vocab_size: int) -> int:
     return max(1, _HEAD_BUFFER_ELEMENTS // max(1, vocab_size))
 
 
+MIN_INVARIANT_ROWS = 16
+"""Batch-invariant mode: every matrix product gets at least this many rows and columns. Measured
+with torch's MKL kernels on this project's CPUs: an entry of a float32 product is bit-identical
+whatever the other rows and columns once the product has 12 or more rows (4 for batched attention
+products) and 12 or more columns; smaller products take other kernels that round differently."""
+MIN_INVARIANT_WIDTH = 16
+"""Batch-invariant mode: sequences are padded to at least this many positions, so that attention's
+query-key products have at least that many keys."""
+
+
+def _pad_rows(x: torch.Tensor, rows: int) -> torch.Tensor:
+    """`x` (n, d) with zero rows appended up to `rows` rows (unchanged if it has enough)."""
+    if x.shape[0] >= rows:
+        return x
+    return torch.cat([x, x.new_zeros((rows - x.shape[0], *x.shape[1:]))])
+
+
 def gathered_token_logprobs(
     model: Any,
     input_ids: torch.Tensor,
@@ -110,17 +127,20 @@ def gathered_token_logprobs(
     rows: torch.Tensor,
     cols: torch.Tensor,
     targets: torch.Tensor,
+    min_rows: int = 0,
 ) -> torch.Tensor:
     """log P(targets[k] | input_ids[rows[k], : cols[k] + 1]) with the LM head run only at (rows, cols).
 
-    Returns float32 log-probs; log_softmax runs in float32 whatever the model's dtype.
+    Returns float32 log-probs; log_softmax runs in float32 whatever the model's dtype. `min_rows`
+    pads each head product to that many rows (batch-invariant mode).
     """
     hidden = _hidden_states(model, input_ids, attention_mask)[rows, cols]
     head = model.get_output_embeddings()
     out = torch.empty(len(targets), dtype=torch.float32, device=hidden.device)
-    step = _head_chunk(head.weight.shape[0])
+    step = max(_head_chunk(head.weight.shape[0]), min_rows)
     for start in range(0, len(targets), step):
-        logits = head(hidden[start : start + step]).float()
+        chunk = hidden[start : start + step]
+        logits = head(_pad_rows(chunk, min_rows))[: len(chunk)].float()
         logp = torch.log_softmax(logits, dim=-1)
         out[start : start + step] = logp.gather(1, targets[start : start + step, None])[:, 0]
     return out
@@ -147,11 +167,23 @@ def score_batch(
     pad_id: int,
     device: torch.device,
     gather: bool = True,
+    batch_invariant: bool = False,
 ) -> list[np.ndarray]:
-    """Per-token log-probs (float64) of each sequence's continuation, one right-padded forward pass."""
+    """Per-token log-probs (float64) of each sequence's continuation, one right-padded forward pass.
+
+    `batch_invariant` pads the batch so that every product is large enough for the kernels whose
+    entries do not depend on the others (:data:`MIN_INVARIANT_ROWS`): at least 16 positions per
+    row and 16 tokens, extra rows holding one start token each. With eager attention (softmax over trailing
+    masked keys adds exact zeros) a sequence's scores are then the same bits in any batch.
+    """
     width = max(len(s.ids) for s in seqs)
-    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    n_rows = len(seqs)
+    if batch_invariant:
+        width = max(width, MIN_INVARIANT_WIDTH)
+        n_rows = max(n_rows, -(-MIN_INVARIANT_ROWS // width))
+    ids = torch.full((n_rows, width), pad_id, dtype=torch.long)
+    mask = torch.zeros((n_rows, width), dtype=torch.long)
+    mask[len(seqs):, 0] = 1  # filler rows: a lone start token
     rows: list[int] = []
     cols: list[int] = []
     targets: list[int] = []
@@ -162,8 +194,7 @@ def score_batch(
         rows.extend([b] * s.n_scored)
         cols.extend(range(s.n_context - 1, n - 1))  # the position that predicts each scored token
         targets.extend(s.ids[s.n_context :])
-    fn = gathered_token_logprobs if gather else full_token_logprobs
-    logp = fn(
+    args = (
         model,
         ids.to(device),
         mask.to(device),
@@ -171,6 +202,10 @@ def score_batch(
         torch.tensor(cols, dtype=torch.long, device=device),
         torch.tensor(targets, dtype=torch.long, device=device),
     )
+    if gather:
+        logp = gathered_token_logprobs(*args, min_rows=MIN_INVARIANT_ROWS if batch_invariant else 0)
+    else:
+        logp = full_token_logprobs(*args)
     flat = logp.double().cpu().numpy()
     bounds = np.cumsum([0] + [s.n_scored for s in seqs])
     return [flat[bounds[i] : bounds[i + 1]] for i in range(len(seqs))]

@@ -70,7 +70,7 @@ def _tokenizer_digest(tokenizer: Any, folder: Path | None = None) -> str:
 
 
 def model_fingerprint(model: Any, tokenizer: Any, folder: Path | None, start_id: int, dtype: torch.dtype,
-                      matmul: str = "native") -> str:
+                      matmul: str = "native", batch_invariant: bool = False) -> str:
     """`transformers:sha256:<hex>` over weights, architecture, config, tokenizer, start id, dtype."""
     files = _weight_files(folder) if folder is not None else []
     if files:
@@ -87,5 +87,7 @@ def model_fingerprint(model: Any, tokenizer: Any, folder: Path | None, start_id:
     }
     if matmul != "native":  # kept out otherwise, so existing fingerprints do not change
         parts["matmul"] = matmul
+    if batch_invariant:  # other kernels, other bits: its scores must not share cache entries
+        parts["scoring"] = "batch-invariant"
     digest = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
     return f"transformers:sha256:{digest}"

@@ -43,6 +43,18 @@ def _probe_tolerance(dtype: torch.dtype) -> float:
     return 1e-3 if dtype == torch.float32 else 0.25
 
 
+def _use_eager_attention(model: Any) -> None:
+    """Switch a loaded model to transformers' eager attention (matmul, softmax, matmul)."""
+    setter = getattr(model, "set_attn_implementation", None)
+    if callable(setter):
+        setter("eager")
+        return
+    for module in model.modules():
+        config = getattr(module, "config", None)
+        if config is not None and hasattr(config, "_attn_implementation"):
+            config._attn_implementation = "eager"
+
+
 class TransformersBackend:
     """Scores continuations with any causal LM transformers loads offline (default: SmolLM2-135M).
 
@@ -70,6 +82,7 @@ class TransformersBackend:
         prefix_cache_mb: int = 640,
         track_tokens: bool = False,
         local_files_only: bool = True,
+        batch_invariant: bool = False,
     ) -> None:
         if int(max_batch_tokens) <= 0:
             raise BackendError(f"max_batch_tokens must be positive, got {max_batch_tokens}")
@@ -92,6 +105,13 @@ class TransformersBackend:
                 self.name = model
             lm, tokenizer, self._folder = load_model(model, self.dtype, local_files_only)
         self.model = lm.to(device=self.device, dtype=self.dtype).eval()
+        # Batch-invariant mode: the plain path (a shared prefix's states come from another batch),
+        # eager attention (its softmax and products ignore trailing masked keys bit for bit), and
+        # padded shapes (batching.MIN_INVARIANT_ROWS).
+        self.batch_invariant = bool(batch_invariant)
+        if self.batch_invariant:
+            prefix_cache = False
+            _use_eager_attention(self.model)
         for p in self.model.parameters():
             p.requires_grad_(False)
         # bf16 on a CPU without bf16 instructions: bf16 products on the fp32 units (bf16_cpu.py).
@@ -125,6 +145,7 @@ class TransformersBackend:
             "max_batch_tokens": section.max_batch_tokens,
             "prefix_cache": section.prefix_cache,
             "prefix_cache_mb": section.prefix_cache_mb,
+            "batch_invariant": section.batch_invariant,
         }
         return cls(section.name, **{**fields, **options})
 
@@ -141,7 +162,7 @@ class TransformersBackend:
         """sha256 over weights (file hashes, cached on disk), config, tokenizer vocab, start id, dtype."""
         if self._fingerprint is None:
             self._fingerprint = model_fingerprint(self.model, self.tokenizer, self._folder, self.start_id,
-                                                  self.dtype, self.matmul)
+                                                  self.dtype, self.matmul, self.batch_invariant)
         return self._fingerprint
 
     # -- scoring
@@ -185,6 +206,7 @@ class TransformersBackend:
                     pad_id=self.start_id,
                     device=self.device,
                     gather=gather,
+                    batch_invariant=self.batch_invariant,
                 )
                 for i, lp in zip(batch, logps):
                     out[i] = lp
