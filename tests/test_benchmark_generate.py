@@ -260,3 +260,36 @@ def test_roles_are_in_parquet_metadata(tmp_path: Path) -> None:
     assert roles["e"] == "propensity" and roles["mu0"] == "potential_outcome"
     assert set(roles) == set(frame.columns)
     assert isinstance(frame, pd.DataFrame) and meta["design"]["outcome_value"] == "under 4 hours"
+
+
+def test_resume_regenerates_damaged_dataset_files(tmp_path: Path) -> None:
+    """On resume a truncated file (unreadable) and a file whose SHA-256 differs from the manifest's
+    record (readable, but not the one written) are regenerated, not trusted: the folder ends up
+    byte-identical to an untouched run."""
+    _run(tmp_path / "whole", formats=["reference"])
+    _run(tmp_path / "damaged", formats=["reference"])
+    data = tmp_path / "damaged" / "data"
+    first = data / "variant000_dataset0000.parquet"
+    first.write_bytes(first.read_bytes()[: first.stat().st_size // 2])  # truncated mid-file
+    (data / "variant001_dataset0001.parquet").write_bytes((data / "variant001_dataset0000.parquet").read_bytes())
+    (tmp_path / "damaged" / "reference" / "variant000_dataset0001.csv").write_text("t,y\n1,0\n")
+    result = _run(tmp_path / "damaged", formats=["reference"])
+    assert (result.generated, result.skipped) == (3, 1)
+    assert _files(tmp_path / "damaged") == _files(tmp_path / "whole")
+
+
+def test_resume_rereads_files_written_after_the_last_manifest(tmp_path: Path) -> None:
+    """A dataset file with no record yet (the manifest is rewritten every few seconds) is trusted when it
+    reads as a dataset, and regenerated when it does not."""
+    _run(tmp_path / "whole")
+    _run(tmp_path / "run")
+    manifest = tmp_path / "run" / "manifest.json"
+    import json
+
+    record = json.loads(manifest.read_text())
+    record["datasets"] = record["datasets"][:2]  # as if killed before the manifest caught up
+    manifest.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    (tmp_path / "run" / "data" / "variant001_dataset0001.parquet").write_bytes(b"PAR1 truncated")
+    result = _run(tmp_path / "run")
+    assert (result.generated, result.skipped) == (1, 3)
+    assert _files(tmp_path / "run") == _files(tmp_path / "whole")

@@ -164,6 +164,22 @@ def _record(job: DatasetJob, frame: pd.DataFrame, metadata: dict[str, Any]) -> d
     }
 
 
+def _intact_record(job: DatasetJob, known: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The record of a dataset whose files are on disk and intact, or None to regenerate it.
+
+    A file is trusted only when its SHA-256 matches the manifest's record (the manifest is
+    rewritten every few seconds, so a file written since has no record: then it must at least
+    read as a dataset). A damaged or truncated file is regenerated, never trusted.
+    """
+    try:
+        record = _record(job, *read_dataset(job.paths["parquet"]))
+    except BenchmarkError:
+        return None
+    if known is not None and known.get("files") != record["files"]:
+        return None
+    return record
+
+
 def _process_worker(spec: ModelFile, design: Design, n: int, backend: ScoringBackend | None,
                     common: dict[str, Any], threads: int, cache: CacheOption) -> Callable[[DatasetJob], DatasetOutput]:
     """Set up a worker process of a parallel run: it loads the model once and shares the cores."""
@@ -258,6 +274,8 @@ def generate(
                          ("jobs", jobs)):
         if int(value) < 1:
             raise BenchmarkError(f"{label} must be at least 1, got {value}")
+    if isinstance(seed, bool) or not 0 <= int(seed) <= 2**63 - 1:
+        raise BenchmarkError(f"seed must be an integer from 0 to 2**63-1, got {seed}")
     bad = [f for f in formats if f not in FORMATS]
     if bad:
         raise BenchmarkError(f"format must be among {list(FORMATS)}, got {bad}")
@@ -301,7 +319,8 @@ def _generate_locked(spec: ModelFile, family_info: dict[str, Any], design: Desig
         backend = None  # loaded here for its fingerprint only; every worker loads its own
     parameters = {**parameters, "model_fingerprint": model_info["fingerprint"]}
     scoring = parameters["scoring"]
-    check_output_folder(out, parameters)
+    previous = check_output_folder(out, parameters)
+    known = {r.get("name"): r for r in ((previous or {}).get("datasets") or []) if isinstance(r, dict)}
     jobs_all = [
         DatasetJob(k, d, dataset_seed(seed, k, d), dataset_name(k, d),
                    dataset_paths(out, dataset_name(k, d), formats))
@@ -321,8 +340,9 @@ def _generate_locked(spec: ModelFile, family_info: dict[str, Any], design: Desig
     records: dict[str, dict[str, Any]] = {}
     pending: list[DatasetJob] = []
     for job in jobs_all:
-        if all(p.exists() for p in job.paths.values()):
-            records[job.name] = _record(job, *read_dataset(job.paths["parquet"]))
+        record = _intact_record(job, known.get(job.name)) if all(p.exists() for p in job.paths.values()) else None
+        if record is not None:
+            records[job.name] = record
         else:
             pending.append(job)
     skipped = len(records)
