@@ -147,6 +147,13 @@ def resolve_setup(
             raise QueryError(f"variants must be distinct indices >= 0, got {variants}")
     if n < 2:
         raise QueryError(f"n must be at least 2 units per variant, got {n}")
+    for label, count, low, high, default in (("n_boot", n_boot, 10, 100_000, 2000),
+                                            ("n_perm", n_perm, 10, 1_000_000, 10_000)):
+        if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or not low <= count <= high:
+            raise QueryError(f"{label} (--{label.replace('_', '-')}) must be an integer from {low} to {high:,}, "
+                             f"got {count!r}; the default {default} suits most audits")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= 2**63 - 1:
+        raise QueryError(f"seed (--seed) must be an integer from 0 to 2**63-1, got {seed!r}")
     if margin is not None and not margin > 0:
         raise QueryError(f"margin must be a positive number (an effect size in probability units), got {margin}")
     if not 0 < alpha < 1 or not 0 < level < 1:

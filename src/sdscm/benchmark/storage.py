@@ -94,14 +94,26 @@ def read_dataset(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     path = Path(path)
     if not path.exists():
         raise BenchmarkError(f"{path}: no such dataset file")
-    table = pq.read_table(path)
+    try:
+        table = pq.read_table(path)
+    except (ValueError, OSError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise BenchmarkError(
+            f"{path}: cannot be read as a Parquet dataset ({reason}); the file is damaged: delete it and "
+            "re-run the same `sdscm benchmark generate` command, which regenerates it"
+        ) from None
     raw = (table.schema.metadata or {}).get(METADATA_KEY)
     if raw is None:
         raise BenchmarkError(
             f"{path}: this Parquet file has no sdscm metadata; it was not written by "
             "`sdscm benchmark generate` (for the paper's CSVs use sdscm.benchmark.load_reference)"
         )
-    return table.to_pandas(), json.loads(raw)
+    try:
+        metadata = json.loads(raw)
+    except ValueError:
+        raise BenchmarkError(f"{path}: its sdscm metadata is not valid JSON; the file is damaged: delete it "
+                             "and re-run the same `sdscm benchmark generate` command") from None
+    return table.to_pandas(), metadata
 
 
 def dataset_stats(frame: pd.DataFrame) -> dict[str, Any]:

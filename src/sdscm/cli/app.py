@@ -29,15 +29,25 @@ from sdscm.cli.common import (  # noqa: E402
     NoCacheOpt,
     VariantOpt,
     cache_option,
+    check_seed,
+    check_units,
+    check_units_fit,
     console,
     err_console,
     load_intervened_model,
     load_model,
     parse_do,
     run_guarded,
+    units_metadata,
 )
 from sdscm.graph.draw import draw_dag  # noqa: E402
-from sdscm.results.io import read_frame, write_frame  # noqa: E402
+from sdscm.results.io import (  # noqa: E402
+    FRAME_SUFFIXES,
+    check_output_path,
+    read_frame,
+    read_frame_metadata,
+    write_frame,
+)
 from sdscm.spec import dump_spec, load_spec, validate_file, with_model_overrides  # noqa: E402
 
 app = typer.Typer(
@@ -89,9 +99,12 @@ def sample(
     """Draw units observationally, or under interventions."""
 
     def body() -> None:
+        check_seed(seed)
+        check_units(n)
+        check_output_path(out, FRAME_SUFFIXES)
         target = load_intervened_model(file, variant, model, dtype, cache, no_cache, do, soft)
         frame = target.sample(n, seed=seed, scores=scores, progress=True)
-        write_frame(frame, out)
+        write_frame(frame, out, metadata=units_metadata(target))
         console.print(f"wrote {len(frame)} units to {out}", highlight=False)
 
     run_guarded(body)
@@ -115,9 +128,13 @@ def counterfactual(
     """Counterfactual worlds of given units; units without recorded noise are abducted."""
 
     def body() -> None:
-        m = load_model(file, variant, model, dtype, cache, no_cache)
+        check_seed(seed)
+        check_output_path(out, FRAME_SUFFIXES)
         frame = read_frame(units)
-        result = m.counterfactual(frame, do=parse_do(m, do, soft), noise=noise, seed=seed, progress=True)
+        m = load_model(file, variant, model, dtype, cache, no_cache)
+        check_units_fit(m, frame, units, read_frame_metadata(units))
+        interventions = parse_do(m, do, soft)
+        result = m.counterfactual(frame, do=interventions, noise=noise, seed=seed, progress=True)
         write_frame(result, out)
         console.print(f"wrote {len(result)} units with their counterfactual world to {out}", highlight=False)
 
@@ -140,6 +157,8 @@ def exact(
     """Exact (interventional) distribution by enumeration, for small models."""
 
     def body() -> None:
+        if out is not None:
+            check_output_path(out, FRAME_SUFFIXES)
         target = load_intervened_model(file, variant, model, None, cache, no_cache, do, soft)
         table = target.exact(var or None, max_states=max_states)
         if out is not None:
@@ -159,6 +178,7 @@ def graph(
     """Draw the DAG top to bottom (roots on top)."""
 
     def body() -> None:
+        check_output_path(out, (".png", ".svg", ".pdf"))
         draw_dag(load_spec(file), out)
         console.print(f"wrote {out}", highlight=False)
 
@@ -191,6 +211,9 @@ def demo(
         from sdscm.benchmark.health import explain
         from sdscm.demo import packaged_statin_heart, run_demo
 
+        check_seed(seed)
+        check_units(n, minimum=2)
+        check_output_path(out, folder=True)
         source = model_file or packaged_statin_heart()
         if model is not None or dtype is not None:
             spec = with_model_overrides(load_spec(source), name=model, dtype=dtype)

@@ -16,12 +16,15 @@ from sdscm.cli.common import (
     FileArg,
     ModelOpt,
     NoCacheOpt,
+    check_seed,
+    check_units,
     console,
     err_console,
     load_model,
     run_guarded,
 )
 from sdscm.errors import QueryError
+from sdscm.results.io import check_output_path
 from sdscm.spec.values import value_index
 
 
@@ -107,8 +110,9 @@ def audit_command(
     def body() -> None:
         from sdscm.audit import audit
 
-        if n < 2:
-            raise QueryError(f"-n must be at least 2 units per variant, got {n}")
+        check_seed(seed)
+        check_units(n, "-n", minimum=2, split=" into several audits with different --seed values")
+        check_output_path(out, folder=True)
         m = load_model(file, None, model, dtype, cache, no_cache, length_normalize=length_normalize)
         m.variable(cause)  # unknown variable -> clear error before anything else
         m.variable(outcome)

@@ -10,7 +10,8 @@ from typing import Optional
 
 import typer
 
-from sdscm.cli.common import console, run_guarded
+from sdscm.cli.common import check_seed, console, run_guarded
+from sdscm.results.io import check_output_path
 from sdscm.errors import SDSCMError
 
 VIEW_CHOICES = {"all": ("all",), "hidden": ("hidden",), "both": ("all", "hidden")}
@@ -41,6 +42,8 @@ def evaluate_command(
         from sdscm.evaluation.runner import VIEW_COLUMN
         from sdscm.benchmark import load_benchmark
 
+        check_output_path(out, (".parquet", ".pq"))
+        check_seed(seed)
         if view not in VIEW_CHOICES:
             raise SDSCMError(f"--view (--setting) must be one of {', '.join(VIEW_CHOICES)}, got {view!r}")
         if time_limit <= 0:
@@ -84,6 +87,7 @@ def report_command(
     def body() -> None:
         from sdscm.evaluation import write_report
 
+        check_output_path(out, folder=True)
         paths = write_report(results, out, figures=figures)
         console.print(f"report: {paths['report_md']}", highlight=False)
         for name, path in paths.items():

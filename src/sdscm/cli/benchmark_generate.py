@@ -10,7 +10,19 @@ from typing import Optional
 
 import typer
 
-from sdscm.cli.common import CacheOpt, DtypeOpt, ModelOpt, NoCacheOpt, cache_option, console, err_console, run_guarded
+from sdscm.cli.common import (
+    CacheOpt,
+    DtypeOpt,
+    ModelOpt,
+    NoCacheOpt,
+    cache_option,
+    check_seed,
+    check_units,
+    console,
+    err_console,
+    run_guarded,
+)
+from sdscm.results.io import check_output_path
 
 
 def generate_command(
@@ -46,6 +58,10 @@ def generate_command(
         from sdscm.benchmark import generate
         from sdscm.benchmark.describe import short_name
         from sdscm.benchmark.health import explain
+
+        check_seed(seed)
+        check_units(n, split=" over more datasets (--datasets-per-variant) of fewer units")
+        check_output_path(out, folder=True)
 
         def warn_unhealthy(record: dict) -> None:
             health = record.get("health") or {}
@@ -106,6 +122,7 @@ def describe_command(
     def body() -> None:
         from sdscm.benchmark import describe
 
+        check_output_path(out, folder=True)
         result = describe(source, out, view=view)
         console.print(f"described {len(result.table)} dataset(s): {result.summary}", highlight=False)
         for path in result.figures.values():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import sys
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -25,6 +27,29 @@ ModelOpt = typer.Option(None, "--model", help="Override the model section: a loc
 DtypeOpt = typer.Option(None, "--dtype", help="float32 (default) or bfloat16.")
 CacheOpt = typer.Option(None, "--cache", help="Score-cache folder (default: the user cache dir).")
 NoCacheOpt = typer.Option(False, "--no-cache", help="Do not read or write the persistent score cache.")
+
+
+MAX_SEED = 2**63 - 1
+# Units per call: a sample's frame and the engine's arrays take a few hundred bytes per unit and
+# variable, so 10 million units is already several GB; larger jobs are split into calls.
+MAX_UNITS = 10_000_000
+
+
+def check_seed(seed: int | None, option: str = "--seed") -> None:
+    """A seed is an integer in [0, 2**63-1] (it is stored as a signed 64-bit integer)."""
+    if seed is not None and not 0 <= seed <= MAX_SEED:
+        raise SDSCMError(f"{option} {seed}: a seed must be an integer from 0 to 2**63-1 ({MAX_SEED})")
+
+
+def check_units(n: int, option: str = "-n", minimum: int = 1, split: str = "") -> None:
+    """A unit count in [minimum, MAX_UNITS]; above it, the message says how to split the work."""
+    if n < minimum:
+        raise SDSCMError(f"{option} must be at least {minimum}, got {n}")
+    if n > MAX_UNITS:
+        raise SDSCMError(
+            f"{option} {n} is more than {MAX_UNITS:,} units, the most one call handles in memory; "
+            f"split the work{split or ' into several calls with different --seed values and concatenate their files'}"
+        )
 
 
 def fail(message: str) -> None:
@@ -70,13 +95,24 @@ def parse_do(model, hard: Iterable[str], soft: Iterable[str] = ()) -> dict[str, 
     """`--do VAR=VALUE` (label, or 0-based index) and `--soft VAR=uniform|a:0.2,b:0.8` into interventions."""
     domains = model.domains
     out: dict[str, Any] = {}
-    for name, value in parse_assignments(hard, "--do"):
+    hard_pairs = parse_assignments(hard, "--do")
+    soft_pairs = parse_assignments(soft, "--soft")
+    seen: dict[str, str] = {}
+    for option, pairs in (("--do", hard_pairs), ("--soft", soft_pairs)):
+        for name, value in pairs:
+            if name in seen:
+                raise QueryError(
+                    f"{option} {name}={value}: variable '{name}' is already set by {seen[name]}; intervene on "
+                    "each variable once (one --do or one --soft)"
+                )
+            seen[name] = f"{option} {name}={value}"
+    for name, value in hard_pairs:
         values = domains.get(name)
         if values is not None and value not in values and value.isdigit():
             out[name] = int(value)
         else:
             out[name] = value
-    for name, value in parse_assignments(soft, "--soft"):
+    for name, value in soft_pairs:
         if value == "uniform":
             out[name] = Soft.uniform()
             continue
@@ -93,6 +129,56 @@ def parse_do(model, hard: Iterable[str], soft: Iterable[str] = ()) -> dict[str, 
                 raise QueryError(f"--soft {name}={value}: missing ':' in {part!r}; e.g. a:0.3,b:0.7")
         out[name] = Soft(probs)
     return out
+
+
+def structure_hash(model: SDSCM) -> str:
+    """SHA-256 of the model file's variables (names, values, parents, mechanisms, phrasings)."""
+    variables = [v.model_dump(mode="json") for v in model.spec.variables]
+    return hashlib.sha256(json.dumps(variables, sort_keys=True).encode("utf-8")).hexdigest()
+
+
+def units_metadata(model: SDSCM) -> dict[str, Any]:
+    """What `sample` records in its Parquet file, so `counterfactual` can tell units of another model."""
+    return {"kind": "units", "model": model.spec.name, "variables_sha256": structure_hash(model),
+            "variant": model.variant, "source": model.source}
+
+
+def _is_result_column(name: str, variables: set[str]) -> bool:
+    """Columns `sample`/`counterfactual` write besides the variables: ids, text, P(..), score(..), worlds."""
+    base = name.split("|do(", 1)[0]
+    if base in ("unit_id", "seed", "text") or base in variables:
+        return True
+    for head in ("P(", "score("):
+        if base.startswith(head) and base.endswith(")") and base[len(head):-1].partition("=")[0] in variables:
+            return True
+    return False
+
+
+def check_units_fit(model: SDSCM, units: Any, path: Path, metadata: dict[str, Any] | None) -> None:
+    """Units for `counterfactual`: sampled from this model (recorded metadata), or observed elsewhere
+    with one column per variable and nothing unknown."""
+    name = model.spec.name
+    if metadata is not None and metadata.get("kind") == "units":
+        if metadata.get("variables_sha256") != structure_hash(model):
+            raise QueryError(
+                f"--units {path} were sampled from model '{metadata.get('model')}' "
+                f"({metadata.get('source') or 'another file'}), whose variables differ from those of '{name}' "
+                f"({model.source}); give units sampled from this model file, or the model file they came from"
+            )
+        return
+    variables = [v.name for v in model.variables]
+    missing = [v for v in variables if v not in units.columns]
+    extra = [str(c) for c in units.columns if not _is_result_column(str(c), set(variables))]
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"no column for variable(s) {missing}")
+        if extra:
+            parts.append(f"column(s) {extra[:10]} that are not variables of '{name}'")
+        raise QueryError(
+            f"--units {path}: " + " and ".join(parts) + f"; units observed elsewhere need exactly one column per "
+            f"variable ({variables}), holding value labels (plus unit_id/seed when their noise was recorded)"
+        )
 
 
 def run_guarded(func: Callable[[], Any]) -> Any:

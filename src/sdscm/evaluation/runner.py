@@ -160,8 +160,17 @@ class ResultStore:
             try:
                 frame = pd.read_parquet(self.path)
             except Exception as exc:
-                raise SDSCMError(f"{self.path}: cannot read existing results ({exc}); move it away "
-                                 f"or choose another --out") from None
+                reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+                raise SDSCMError(f"{self.path}: cannot be read as an evaluation results Parquet file ({reason}); "
+                                 "give the --out file of `sdscm benchmark evaluate`, or move the damaged file "
+                                 "away (or choose another --out) and evaluate again") from None
+            missing = [k for k in KEY if k not in frame.columns]
+            if missing:
+                raise SDSCMError(
+                    f"{self.path}: not an evaluation results file (missing columns {missing}; it has "
+                    f"{[str(c) for c in frame.columns][:8]}{' ...' if len(frame.columns) > 8 else ''}); give the "
+                    "--out file of `sdscm benchmark evaluate`, or choose another --out"
+                )
             for rec in frame.to_dict("records"):
                 self.rows[tuple(rec[k] for k in KEY)] = rec
         if self.journal.exists():
@@ -170,6 +179,8 @@ class ResultStore:
                     rec = json.loads(line)
                 except json.JSONDecodeError:  # a line cut by a crash
                     continue
+                if not isinstance(rec, dict) or any(k not in rec for k in KEY):
+                    continue  # not a results row (a damaged line)
                 self.rows[tuple(rec[k] for k in KEY)] = rec
         self._journal_handle = None
 

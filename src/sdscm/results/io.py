@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -78,33 +79,110 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
     return h.hexdigest()
 
 
-def write_frame(frame: pd.DataFrame, path: str | Path) -> Path:
-    """Write a DataFrame as Parquet (.parquet/.pq) or CSV (.csv), atomically."""
+FRAME_SUFFIXES = (".parquet", ".pq", ".csv")
+
+
+def check_output_path(path: str | Path, suffixes: tuple[str, ...] | None = None, *, folder: bool = False,
+                      option: str = "--out") -> Path:
+    """Fail fast, before any model work, on an output that could not be written.
+
+    `path` is a file to create (with one of `suffixes`, when given) or, with `folder`, a folder to
+    create or fill. The nearest existing ancestor must be a writable folder (not a file), a file
+    output must not be an existing folder and a folder output must not be an existing file.
+    """
     path = Path(path)
-    suffix = path.suffix.lower()
-    with atomic_path(path) as tmp:
-        if suffix in (".parquet", ".pq"):
-            frame.to_parquet(tmp, index=False)
-        elif suffix == ".csv":
-            frame.to_csv(tmp, index=False)
-        else:
-            raise SDSCMError(
-                f"{path}: unknown output format {suffix!r}; use a .parquet or .csv file name"
-            )
+    if not folder and path.is_dir():
+        example = path / ("out" + (suffixes or (".parquet",))[0])
+        raise SDSCMError(f"{option} {path} is a folder; give a file name, e.g. {example}")
+    if suffixes is not None and path.suffix.lower() not in suffixes:
+        found = repr(path.suffix) if path.suffix else "(no extension)"
+        raise SDSCMError(f"{option} {path}: unknown output format {found}; "
+                         f"use a file name ending in {' or '.join(suffixes)}")
+    if path.exists():
+        if folder and not path.is_dir():
+            raise SDSCMError(f"{option} {path} is a file; give a folder (a new one is created)")
+        if not os.access(path, os.W_OK):
+            raise SDSCMError(f"{option} {path}: no permission to write it; pick another --out")
+        return path
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise SDSCMError(f"{option} {path}: {ancestor} is a file, not a folder, so nothing can be written "
+                         "under it; pick another --out")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise SDSCMError(f"{option} {path}: no permission to write in {ancestor}; pick another --out")
     return path
 
 
+FRAME_METADATA_KEY = b"sdscm"
+
+
+def write_frame(frame: pd.DataFrame, path: str | Path, metadata: dict | None = None) -> Path:
+    """Write a DataFrame as Parquet (.parquet/.pq) or CSV (.csv), atomically.
+
+    `metadata` (JSON-able) goes into a Parquet file's schema metadata under the key ``sdscm``
+    (:func:`read_frame_metadata` reads it back); a CSV file has nowhere to keep it.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in FRAME_SUFFIXES:
+        raise SDSCMError(f"{path}: unknown output format {suffix!r}; use a .parquet or .csv file name")
+    with atomic_path(path) as tmp:
+        if suffix in (".parquet", ".pq") and metadata is not None:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            merged = dict(table.schema.metadata or {})
+            merged[FRAME_METADATA_KEY] = json.dumps(metadata, sort_keys=True).encode("utf-8")
+            pq.write_table(table.replace_schema_metadata(merged), tmp)
+        elif suffix in (".parquet", ".pq"):
+            frame.to_parquet(tmp, index=False)
+        else:
+            frame.to_csv(tmp, index=False)
+    return path
+
+
+def _unreadable(path: Path, exc: Exception, what: str) -> SDSCMError:
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return SDSCMError(f"{path}: cannot be read as {what} ({reason[:200]}); "
+                      "the file is damaged or not in that format; write it again or give another file")
+
+
 def read_frame(path: str | Path) -> pd.DataFrame:
-    """Read a DataFrame written by :func:`write_frame` (Parquet or CSV)."""
+    """Read a DataFrame written by :func:`write_frame` (Parquet or CSV); a damaged file is one clear error."""
     path = Path(path)
     if not path.exists():
         raise SDSCMError(f"{path}: no such file; give the path of a .parquet or .csv file of units")
+    if path.is_dir():
+        raise SDSCMError(f"{path} is a folder; give the path of a .parquet or .csv file")
     suffix = path.suffix.lower()
     if suffix in (".parquet", ".pq"):
-        return pd.read_parquet(path)
+        try:
+            return pd.read_parquet(path)
+        except (ValueError, OSError, TypeError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+            raise _unreadable(path, exc, "Parquet") from None
     if suffix == ".csv":
-        return pd.read_csv(path, keep_default_na=False, dtype=str).pipe(_restore_numeric)
+        try:
+            return pd.read_csv(path, keep_default_na=False, dtype=str).pipe(_restore_numeric)
+        except (ValueError, OSError) as exc:  # parser errors, bad encodings, non-numeric ids
+            raise _unreadable(path, exc, "CSV") from None
     raise SDSCMError(f"{path}: unknown format {suffix!r}; give a .parquet or .csv file")
+
+
+def read_frame_metadata(path: str | Path) -> dict | None:
+    """The ``sdscm`` metadata :func:`write_frame` stored in a Parquet file, or None (CSV, none stored)."""
+    path = Path(path)
+    if path.suffix.lower() not in (".parquet", ".pq"):
+        return None
+    import pyarrow.parquet as pq
+
+    try:
+        raw = (pq.read_schema(path).metadata or {}).get(FRAME_METADATA_KEY)
+        return None if raw is None else json.loads(raw)
+    except (ValueError, OSError) as exc:
+        raise _unreadable(path, exc, "Parquet") from None
 
 
 def _restore_numeric(frame: pd.DataFrame) -> pd.DataFrame:
