@@ -494,3 +494,39 @@ def test_messages_in_file_order() -> None:
         "variable 'b' (#1), field 'mechanism'",
         "field 'benchmark.treatment'",
     ]
+
+
+def test_benchmark_outcome_ancestor_of_treatment() -> None:
+    """An outcome upstream of the treatment has no potential outcomes: reported by validation, not later."""
+    data = {"variables": [var("y"), var("m", parents=["y"]), var("t", parents=["m"])],
+            "benchmark": {"treatment": "t", "control": "lo", "treated": "hi", "outcome": "y"}}
+    only(data, "field 'benchmark.outcome'", "'y' is an ancestor of the treatment 't'",
+         "choose a descendant of the treatment")
+
+
+@pytest.mark.parametrize("empty", ["", "  "])
+def test_empty_value_label(empty: str) -> None:
+    """An empty value label is reported with its index (sampling it failed later before)."""
+    only({"variables": [var("a", values=["lo", empty])]}, "variable 'a' (#0), field 'values[1]'",
+         f"is empty ({empty!r})", "give every value a label")
+
+
+def test_exogenous_with_parents_is_a_warning_and_the_paper_example_loads() -> None:
+    """exogenous: true with parents loads (the paper's breast-cancer config does it) with a warning
+    naming the variable, its parents and the fix; `sdscm validate` prints it and exits 0."""
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from sdscm.cli.app import app
+    from sdscm.spec import load_spec, spec_warnings
+
+    spec = parse_spec({"variables": [var("a"), var("b", parents=["a"], exogenous=True)]}, SOURCE)
+    (warning,) = spec_warnings(spec)
+    assert "variable 'b' (#1): exogenous: true, but it has parents ['a']" in warning
+    assert "Remove its parents, or 'exogenous: true'" in warning
+    example = Path(__file__).parents[1] / "examples" / "breast_cancer.yaml"
+    assert len(spec_warnings(load_spec(example))) == 3
+    res = CliRunner().invoke(app, ["validate", str(example)])
+    assert res.exit_code == 0, res.output
+    assert "warning: variable 'medical conditions' (#1)" in res.output and "OK" in res.output

@@ -48,7 +48,7 @@ from sdscm.results.io import (  # noqa: E402
     read_frame_metadata,
     write_frame,
 )
-from sdscm.spec import dump_spec, load_spec, validate_file, with_model_overrides  # noqa: E402
+from sdscm.spec import dump_spec, load_spec, spec_warnings, validate_file, with_model_overrides  # noqa: E402
 
 app = typer.Typer(
     name="sdscm",
@@ -73,6 +73,8 @@ def validate(file: Path = FileArg) -> None:
                 err_console.print(f"  - {p}", highlight=False, markup=False)
             raise SystemExit(1)
         spec = load_spec(file)
+        for warning in spec_warnings(spec):
+            err_console.print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)
         n_phr = sum(len(v.phrasings) for v in spec.variables)
         console.print(f"[green]OK[/] {file}: {len(spec.variables)} variables, {n_phr} phrasings"
                       + (f", treatment '{spec.benchmark.treatment}' -> outcome '{spec.benchmark.outcome}'"

@@ -12,7 +12,7 @@ from sdscm.spec.schema import (
     ModelSection,
     VariableSpec,
 )
-from sdscm.spec.checks import validate_spec
+from sdscm.spec.checks import spec_warnings, validate_spec
 
 __all__ = [
     "SLOT",
@@ -29,6 +29,7 @@ __all__ = [
     "parse_spec",
     "spec_to_dict",
     "spec_to_yaml",
+    "spec_warnings",
     "to_reference",
     "validate_file",
     "validate_spec",

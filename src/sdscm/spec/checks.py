@@ -139,7 +139,7 @@ def _cross_checks(spec: ModelFile, report: Report, broken: Broken) -> None:
     has_cycle = _check_cycles(spec, first, report, broken)
     if not has_cycle:
         _check_order(spec, first, report, broken)
-    _check_benchmark(spec, first, report)
+    _check_benchmark(spec, first, report, None if has_cycle else _graph(spec, first, broken))
 
 
 def _check_names(spec: ModelFile, report: Report, broken: Broken) -> dict[str, int]:
@@ -168,6 +168,12 @@ def _check_values(i: int, var: VariableSpec, report: Report, broken: Broken) -> 
         report.var(i, "values", "is empty; list the variable's possible values, e.g. [low, high]")
     seen: dict[str, int] = {}
     for k, value in enumerate(var.values):
+        if not value.strip():
+            report.var(
+                i,
+                f"values[{k}]",
+                f"is empty ({value!r}); give every value a label, e.g. 'none' or 'unknown'",
+            )
         if value in seen:
             report.var(
                 i,
@@ -457,7 +463,7 @@ def _check_order(spec: ModelFile, first: dict[str, int], report: Report, broken:
                 )
 
 
-def _check_benchmark(spec: ModelFile, first: dict[str, int], report: Report) -> None:
+def _check_benchmark(spec: ModelFile, first: dict[str, int], report: Report, graph: nx.DiGraph | None) -> None:
     bench = spec.benchmark
     if bench is None:
         return
@@ -494,3 +500,28 @@ def _check_benchmark(spec: ModelFile, first: dict[str, int], report: Report) -> 
                 "benchmark.outcome",
                 "is the treatment variable itself; choose a different variable as the outcome",
             )
+        elif treatment is not None and graph is not None and nx.has_path(graph, bench.outcome, bench.treatment):
+            report.top(
+                "benchmark.outcome",
+                f"{bench.outcome!r} is an ancestor of the treatment {bench.treatment!r} (a directed path leads "
+                "from it to the treatment), so it is fixed before treatment and has no potential outcomes; "
+                "choose a descendant of the treatment as the outcome",
+            )
+
+
+def spec_warnings(spec: ModelFile) -> list[str]:
+    """Things a valid model file may do on purpose but that often are mistakes (`sdscm validate` prints them).
+
+    `exogenous: true` on a variable with parents stays a warning, not an error: the flag marks the
+    covariates hidden in the benchmarks' `hidden` view, and the paper's breast-cancer config
+    (examples/breast_cancer.yaml and its reference JSON) marks variables with parents this way.
+    """
+    out = []
+    for i, var in enumerate(spec.variables):
+        if var.exogenous and var.parents:
+            out.append(
+                f"variable {var.name!r} (#{i}): exogenous: true, but it has parents {list(var.parents)}; it is "
+                "still dropped in the benchmarks' hidden view, but it is not exogenous in the SCM sense. "
+                "Remove its parents, or 'exogenous: true' if it should stay observed"
+            )
+    return out
