@@ -164,3 +164,12 @@ def test_units_without_metadata_must_have_the_model_columns(files: dict[str, Pat
     frame[["weather", "activity"]].assign(mood="calm").to_csv(bad, index=False)
     one_error(invoke("counterfactual", files["model"], "--units", bad, "--do", "activity=a run", "--out", out),
               "no column for variable(s) ['time']", "column(s) ['mood'] that are not variables of 'categorical-toy'")
+
+
+def test_sampled_units_are_not_benchmark_datasets(files: dict[str, Path], tmp_path: Path) -> None:
+    """Units keep their metadata under their own key: `benchmark describe` on them is one error
+    (found by the property test: it raised KeyError when both used the same key)."""
+    units = tmp_path / "units.parquet"
+    assert invoke("sample", files["model"], "-n", 5, "--out", units).exit_code == 0
+    one_error(invoke("benchmark", "describe", units, "--out", tmp_path / "d"),
+              "has no sdscm metadata", "not written by `sdscm benchmark generate`")

@@ -530,3 +530,11 @@ def test_exogenous_with_parents_is_a_warning_and_the_paper_example_loads() -> No
     res = CliRunner().invoke(app, ["validate", str(example)])
     assert res.exit_code == 0, res.output
     assert "warning: variable 'medical conditions' (#1)" in res.output and "OK" in res.output
+
+
+def test_benchmark_name_that_is_not_text_is_reported() -> None:
+    """A list as benchmark.treatment (found by the property test: it raised TypeError) is one problem."""
+    data = _bench_model()
+    data["benchmark"]["treatment"] = ["t"]
+    found = problems(data)
+    assert any("benchmark.treatment" in p for p in found), found

@@ -113,6 +113,12 @@ def read_dataset(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     except ValueError:
         raise BenchmarkError(f"{path}: its sdscm metadata is not valid JSON; the file is damaged: delete it "
                              "and re-run the same `sdscm benchmark generate` command") from None
+    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT_NAME or not all(
+            k in metadata for k in ("name", "columns", "variables")):
+        raise BenchmarkError(
+            f"{path}: its sdscm metadata is not a benchmark dataset's (format {FORMAT_NAME!r} with name, columns "
+            "and variables); give a file or folder written by `sdscm benchmark generate`"
+        )
     return table.to_pandas(), metadata
 
 

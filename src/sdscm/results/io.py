@@ -115,13 +115,13 @@ def check_output_path(path: str | Path, suffixes: tuple[str, ...] | None = None,
     return path
 
 
-FRAME_METADATA_KEY = b"sdscm"
+FRAME_METADATA_KEY = b"sdscm.units"
 
 
 def write_frame(frame: pd.DataFrame, path: str | Path, metadata: dict | None = None) -> Path:
     """Write a DataFrame as Parquet (.parquet/.pq) or CSV (.csv), atomically.
 
-    `metadata` (JSON-able) goes into a Parquet file's schema metadata under the key ``sdscm``
+    `metadata` (JSON-able) goes into a Parquet file's schema metadata under the key ``sdscm.units``
     (:func:`read_frame_metadata` reads it back); a CSV file has nowhere to keep it.
     """
     path = Path(path)
@@ -172,7 +172,7 @@ def read_frame(path: str | Path) -> pd.DataFrame:
 
 
 def read_frame_metadata(path: str | Path) -> dict | None:
-    """The ``sdscm`` metadata :func:`write_frame` stored in a Parquet file, or None (CSV, none stored)."""
+    """The ``sdscm.units`` metadata :func:`write_frame` stored in a Parquet file, or None (CSV, none stored)."""
     path = Path(path)
     if path.suffix.lower() not in (".parquet", ".pq"):
         return None

@@ -254,8 +254,9 @@ def normalise(data: Any, source: str = "<data>") -> tuple[Any, list[str]]:
         for key in ("treatment", "outcome"):
             if key in bench:
                 bench[key] = _text(bench[key])
-        treatment = by_name.get(bench.get("treatment"), {})  # type: ignore[arg-type]
-        outcome = by_name.get(bench.get("outcome"), {})  # type: ignore[arg-type]
+        # A name that is not text (a list, a mapping) is reported by the schema check, not looked up here.
+        treatment = by_name.get(bench["treatment"], {}) if isinstance(bench.get("treatment"), str) else {}
+        outcome = by_name.get(bench["outcome"], {}) if isinstance(bench.get("outcome"), str) else {}
         for key, var in (
             ("control", treatment),
             ("treated", treatment),
