@@ -521,7 +521,8 @@ def spec_warnings(spec: ModelFile) -> list[str]:
         if var.exogenous and var.parents:
             out.append(
                 f"variable {var.name!r} (#{i}): exogenous: true, but it has parents {list(var.parents)}; it is "
-                "still dropped in the benchmarks' hidden view, but it is not exogenous in the SCM sense. "
+                "still dropped in the benchmarks' hidden view, but it is not exogenous in the SCM sense (a counterfactual "
+                "recomputes it when one of its ancestors is intervened on). "
                 "Remove its parents, or 'exogenous: true' if it should stay observed"
             )
     return out
