@@ -212,3 +212,20 @@ def test_score_suffix_scores_text_after_slot() -> None:
     scores = np.array([backend._one(m.phrasings["weather"].split("{value}")[0], v + m.phrasings["weather"].split("{value}")[1])
                        for v in m.variable("weather").values])
     np.testing.assert_allclose(d.to_numpy(), np.exp(scores - np.logaddexp.reduce(scores)), rtol=1e-12)
+
+
+@pytest.mark.parametrize("seed", [-1, 2**63, 10**30, 1.5, "3"])
+def test_seed_out_of_range_is_one_query_error(seed) -> None:
+    """A seed outside [0, 2**63-1] (OverflowError before) or not an integer is a QueryError naming the range."""
+    from conftest import weather_spec
+    from fake_backend import HashBackend
+
+    from sdscm.errors import QueryError
+    from sdscm.model import SDSCM
+
+    m = SDSCM(weather_spec(), backend=HashBackend())
+    with pytest.raises(QueryError, match=r"seed must be an integer from 0 to 2\*\*63-1"):
+        m.sample(3, seed=seed)
+    units = m.sample(3, seed=2**63 - 1)
+    with pytest.raises(QueryError, match=r"seed must be an integer from 0 to 2\*\*63-1"):
+        m.counterfactual(units[["name", "weather", "activity", "time"]], do={"activity": 0}, seed=seed)

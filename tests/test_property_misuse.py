@@ -49,7 +49,7 @@ TOTAL_S = float(os.environ.get("SDSCM_PROPERTY_SECONDS", 60))
 FIELDS = ["name", "values", "phrasings", "parents", "mechanism", "probabilities", "table", "exogenous",
           "description", "model", "variables", "benchmark", "treatment", "control", "treated", "outcome",
           "outcome_value", "quantity", "dtype", "device", "start_token", "length_normalize",
-          "max_batch_tokens", "prefix_cache", "prefix_cache_mb", "backend", "score_suffix"]
+          "max_batch_tokens", "prefix_cache", "prefix_cache_mb", "backend", "score_suffix", "batch_invariant"]
 LEAVES = st.one_of(
     st.none(), st.booleans(), st.integers(-(10**20), 10**20), st.floats(allow_nan=True),
     st.text(max_size=12),

@@ -31,6 +31,15 @@ NOISE_MODES = ("shared", "fresh")
 DEFAULT_CHUNK_UNITS = 32
 
 
+MAX_SEED = 2**63 - 1
+
+
+def _check_seed(seed: Any) -> None:
+    """Seeds are stored as signed 64-bit integers: refuse anything outside [0, 2**63-1] with one clear error."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) <= MAX_SEED:
+        raise QueryError(f"seed must be an integer from 0 to 2**63-1 ({MAX_SEED}), got {seed!r}")
+
+
 class SDSCM:
     """A sequence-driven SCM: DAG + one phrasing per variable + mechanisms from a language model.
 
@@ -169,6 +178,7 @@ class SDSCM:
         Unit i gets id `unit_ids[i]` (default 0..n-1); its noise is keyed by (seed, id, variable),
         so the same (seed, id) gives the same unit whatever n, batch or order.
         """
+        _check_seed(seed)
         if unit_ids is None:
             if n < 0:
                 raise QueryError(f"n must be >= 0, got {n}")
@@ -208,6 +218,8 @@ class SDSCM:
         """The engine-level counterfactual query: the counterfactual :class:`World` of `units`."""
         if noise not in NOISE_MODES:
             raise QueryError(f"noise must be one of {NOISE_MODES}, got {noise!r}")
+        if seed is not None:
+            _check_seed(seed)
         if not isinstance(units, pd.DataFrame):
             raise QueryError("units must be a pandas DataFrame with one column per variable")
         parsed = parse_interventions(self.domains, do)
