@@ -293,3 +293,12 @@ def test_resume_rereads_files_written_after_the_last_manifest(tmp_path: Path) ->
     result = _run(tmp_path / "run")
     assert (result.generated, result.skipped) == (1, 3)
     assert _files(tmp_path / "run") == _files(tmp_path / "whole")
+
+
+def test_too_many_datasets_or_units_fail_at_once(tmp_path: Path) -> None:
+    """10**11 variants (it hung listing the jobs) or units is one BenchmarkError saying how to split."""
+    with pytest.raises(BenchmarkError, match=r"100,000,000,000 datasets, more than 100,000 in one folder"):
+        _run(tmp_path / "x", variants=10**11, datasets_per_variant=1)
+    with pytest.raises(BenchmarkError, match=r"more than 10,000,000 units per dataset"):
+        _run(tmp_path / "x", n=10**11)
+    assert not (tmp_path / "x").exists()

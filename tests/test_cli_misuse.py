@@ -93,6 +93,10 @@ def _cases():
          ["n_boot (--n-boot) must be an integer from 10", "got 0"]),
         (["audit", "{lm}", "--cause", "activity", "--outcome", "time", "--n-perm", "-5", "--out", "{tmp}/a"],
          ["n_perm (--n-perm)"]),
+        (["audit", "{lm}", "--cause", "activity", "--outcome", "time", "--variants", "100000000000",
+          "--out", "{tmp}/a"], ["more than 10,000 phrasing draws"]),
+        (["benchmark", "generate", "{lm}", "--variants", "100000000000", "--out", "{tmp}/bench"],
+         ["100,000,000,000 datasets, more than 100,000 in one folder"]),
     ]
 
 

@@ -94,6 +94,10 @@ def _check_template(template: str) -> str:
     return template
 
 
+MAX_VARIANTS = 10_000
+"""Phrasing draws in one audit (each is a full set of worlds; the list is built up front)."""
+
+
 def resolve_setup(
     spec: ModelFile, source: str | None, cause: str, values: Sequence[Any] | None, outcome: str,
     outcome_value: Any, variants: int | Sequence[int] | None, n: int, seed: int, placebo: bool,
@@ -138,6 +142,9 @@ def resolve_setup(
     if isinstance(variants, (int, np.integer)) and not isinstance(variants, bool):
         if variants < 1:
             raise QueryError(f"variants must be >= 1, got {variants}")
+        if variants > MAX_VARIANTS:
+            raise QueryError(f"variants (--variants) {variants} is more than {MAX_VARIANTS:,} phrasing draws in one "
+                             "audit; split it into audits over lists of variant indices, e.g. --variants 0,1,2")
         variant_list: list[int | None] = list(range(int(variants)))
     elif variants is None:
         variant_list = [None]

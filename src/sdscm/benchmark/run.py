@@ -73,6 +73,12 @@ class UnhealthyBenchmarkError(BenchmarkError):
         )
 
 
+MAX_DATASETS = 100_000
+"""Datasets in one run folder: every one has a manifest record and a file, and jobs are listed up front."""
+MAX_UNITS = 10_000_000
+"""Units per dataset (the same bound as `sdscm sample -n`)."""
+
+
 def dataset_seed(seed: int, variant: int, index: int) -> int:
     """Noise seed of dataset `index` of variant `variant`: a 63-bit hash of (seed, variant, index)."""
     digest = hashlib.blake2b(f"sdscm-benchmark\x1f{int(seed)}\x1f{int(variant)}\x1f{int(index)}".encode(),
@@ -274,6 +280,15 @@ def generate(
                          ("jobs", jobs)):
         if int(value) < 1:
             raise BenchmarkError(f"{label} must be at least 1, got {value}")
+    if int(variants) * int(datasets_per_variant) > MAX_DATASETS:
+        raise BenchmarkError(
+            f"{variants} variants x {datasets_per_variant} datasets per variant is "
+            f"{int(variants) * int(datasets_per_variant):,} datasets, more than {MAX_DATASETS:,} in one folder; "
+            "split them into several runs (different --out and --seed)"
+        )
+    if int(n) > MAX_UNITS:
+        raise BenchmarkError(f"n = {n} is more than {MAX_UNITS:,} units per dataset; generate more datasets "
+                             "(--datasets-per-variant) of fewer units")
     if isinstance(seed, bool) or not 0 <= int(seed) <= 2**63 - 1:
         raise BenchmarkError(f"seed must be an integer from 0 to 2**63-1, got {seed}")
     bad = [f for f in formats if f not in FORMATS]
