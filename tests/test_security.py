@@ -115,3 +115,49 @@ def test_load_model_refuses_auto_map_before_transformers(tmp_path: Path) -> None
         load_model(str(folder), torch.float32)
     assert str(folder) in str(info.value) and "config.json" in str(info.value)
     assert not marker.exists()
+
+
+class _Evil:
+    """Unpickling this calls Path.write_text: what a malicious pickle checkpoint would do."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.write_text, (self.marker, "pickle code ran"))
+
+
+def test_pickle_weights_go_through_the_weights_only_loader(tmp_path: Path) -> None:
+    """A folder with only a pickle `pytorch_model.bin` that runs code when unpickled: BackendError, nothing ran."""
+    import pytest
+    import torch
+
+    from sdscm.backends.loading import load_model
+    from sdscm.errors import BackendError
+    from tiny_models import save_tiny_model
+
+    marker = tmp_path / "PWNED"
+    folder = save_tiny_model(tmp_path / "pickle-model", "llama")
+    for weights in folder.glob("*.safetensors"):
+        weights.unlink()
+    torch.save({"model.embed_tokens.weight": _Evil(marker)}, folder / "pytorch_model.bin")
+    with pytest.raises(BackendError, match="weights-only loader refused them") as info:
+        load_model(str(folder), torch.float32)
+    assert str(folder) in str(info.value) and "safetensors" in str(info.value)
+    assert not marker.exists()
+
+
+def test_plain_tensor_pickle_weights_still_load(tmp_path: Path) -> None:
+    """A `.bin` holding only tensors passes torch's weights-only loader: older checkpoints keep working."""
+    import torch
+
+    from sdscm.backends.loading import load_model
+    from tiny_models import save_tiny_model, tiny_model
+
+    folder = save_tiny_model(tmp_path / "bin-model", "llama")
+    for weights in folder.glob("*.safetensors"):
+        weights.unlink()
+    reference, _ = tiny_model("llama")
+    torch.save(reference.state_dict(), folder / "pytorch_model.bin")
+    lm, _, _ = load_model(str(folder), torch.float32)
+    assert torch.equal(lm.model.embed_tokens.weight, reference.model.embed_tokens.weight)

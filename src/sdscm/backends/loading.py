@@ -90,6 +90,18 @@ def refuse_custom_code(folder: Path, model: str) -> None:
             )
 
 
+def _refused_pickle(exc: BaseException) -> bool:
+    """Whether `exc` (or its cause) is torch's weights-only unpickler refusing a checkpoint."""
+    import pickle
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, pickle.UnpicklingError) or str(seen).startswith("Weights only load failed"):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def load_model(model: str, dtype: torch.dtype, local_files_only: bool = True) -> tuple[Any, Any, Path | None]:
     """Load (model, tokenizer, folder); BackendError with a fix when that is impossible.
 
@@ -122,6 +134,12 @@ def load_model(model: str, dtype: torch.dtype, local_files_only: bool = True) ->
     except BackendError:
         raise
     except Exception as exc:  # every loading failure becomes one clear message
+        if _refused_pickle(exc):
+            raise BackendError(
+                f"model folder {model!r}: its pickle weights (.bin) hold more than tensors, so torch's "
+                "weights-only loader refused them; sdscm never runs code from model files: use a copy "
+                "of the model with safetensors weights from a source you trust"
+            ) from exc
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if path.is_dir():
             raise BackendError(f"could not load the model in folder {model!r}: {first}") from exc
