@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import multiprocessing as mp
+import os
+import time
 import sqlite3
 from pathlib import Path
 
@@ -56,11 +59,12 @@ def test_tampered_row_is_rejected_and_rescored(tmp_path: Path) -> None:
     assert scores(res) == scores(HashBackend().score(REQS[:3]))
 
 
-def test_corrupt_database_file_is_moved_aside_and_rebuilt(tmp_path: Path) -> None:
+def test_corrupt_database_file_is_moved_aside_and_rebuilt(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """An unreadable cache file gives a warning and correct scores, and is rebuilt."""
     (tmp_path / "scores.sqlite").write_bytes(b"this is not a database" * 100)
-    with pytest.warns(RuntimeWarning, match="could not be read"):
+    with caplog.at_level(logging.WARNING, logger="sdscm"):
         res = CachedBackend(HashBackend(), tmp_path).score(REQS[:4])
+    assert [r.getMessage() for r in caplog.records if "is damaged" in r.getMessage()], caplog.text
     assert scores(res) == scores(HashBackend().score(REQS[:4]))
     assert list(tmp_path.glob("scores.sqlite.corrupt-*"))
     assert CachedBackend(HashBackend(), tmp_path).score(REQS[:4]) and ScoreCache(tmp_path).info()["entries"] == 4
@@ -97,3 +101,88 @@ def test_info_and_clear(tmp_path: Path) -> None:
     info = cache.info()
     assert info["entries"] == 6 and list(info["models"].values()) == [6]
     assert cache.clear() == 6 and cache.info()["entries"] == 0
+
+
+def damaged_mid_file(folder: Path, entries: int = 3000) -> Path:
+    """A valid cache of `entries` rows whose middle pages are then overwritten with garbage."""
+    reqs = [ScoreRequest(f"Row {i} of a cache that will be damaged ", ("yes", "no")) for i in range(entries)]
+    cached = CachedBackend(HashBackend(), folder)
+    cached.score(reqs)
+    cached.cache.close()
+    path = folder / "scores.sqlite"
+    assert not Path(str(path) + "-wal").exists() or Path(str(path) + "-wal").stat().st_size == 0
+    size = path.stat().st_size
+    assert size > 64 * 1024
+    with open(path, "r+b") as f:
+        f.seek((size // 2) // 4096 * 4096)
+        f.write(bytes(range(256)) * 16 * 4)  # four pages of garbage in the middle
+    return path
+
+
+def test_cache_damaged_mid_file_is_checked_on_open_and_moved_aside(tmp_path: Path,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    """A file that opens but fails PRAGMA quick_check: one warning, moved aside, correct scores."""
+    damaged_mid_file(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="sdscm"):
+        res = CachedBackend(HashBackend(), tmp_path).score(REQS[:5])
+    assert scores(res) == scores(HashBackend().score(REQS[:5]))
+    warned = [r for r in caplog.records if r.name == "sdscm"]
+    assert len(warned) == 1 and "is damaged" in warned[0].getMessage(), caplog.text
+    assert "\n" not in warned[0].getMessage()
+    assert len(list(tmp_path.glob("scores.sqlite.corrupt-*"))) == 1
+    assert ScoreCache(tmp_path).info()["entries"] == 5
+
+
+def test_moved_aside_files_older_than_a_week_are_deleted_on_open(tmp_path: Path) -> None:
+    old, recent = tmp_path / "scores.sqlite.corrupt-1-1", tmp_path / "scores.sqlite.corrupt-2-2"
+    for path in (old, recent):
+        path.write_bytes(b"junk")
+    week_ago = time.time() - 8 * 24 * 3600
+    os.utime(old, (week_ago, week_ago))
+    CachedBackend(HashBackend(), tmp_path).score(REQS[:2])
+    assert not old.exists() and recent.exists()
+    assert ScoreCache(tmp_path).info()["corrupt_files"] == [str(recent)]
+
+
+def test_cli_cache_commands_and_a_scoring_run_on_a_cache_damaged_mid_file(tmp_path: Path) -> None:
+    """`cache info`, `cache clear` and `sample` each work on a damaged file: one warning line, no traceback."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from sdscm.cli.app import app
+    from tiny_models import save_tiny_model
+
+    runner = CliRunner()
+
+    def check(res, *expected: str) -> None:
+        assert res.exit_code == 0, res.output
+        assert "Traceback" not in res.output
+        lines = [line for line in res.stderr.splitlines() if line.startswith("warning:")]
+        assert len(lines) == 1 and "is damaged" in lines[0] and "moved it to scores.sqlite.corrupt-" in lines[0], \
+            res.stderr
+        for text in expected:
+            assert text in res.stdout, res.stdout
+
+    cache = tmp_path / "cache"
+    damaged_mid_file(cache)
+    check(runner.invoke(app, ["cache", "info", "--cache", str(cache)]), "entries: 0", "damaged files moved aside: 1")
+    damaged_mid_file(cache)
+    check(runner.invoke(app, ["cache", "clear", "--cache", str(cache)]), "removed 0")
+    assert not list(cache.glob("scores.sqlite.corrupt-*"))  # clear deletes moved-aside files too
+
+    model_dir = save_tiny_model(tmp_path / "tiny", "llama")
+    spec = {"name": "lm-toy", "variables": [
+        {"name": "weather", "values": ["sunny", "rainy"], "phrasings": ["The day is {value}."]},
+        {"name": "activity", "values": ["the gym", "a run"], "parents": ["weather"],
+         "phrasings": ["They go to {value}."]}]}
+    path = tmp_path / "lm.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    first = runner.invoke(app, ["sample", str(path), "-n", "20", "--model", str(model_dir), "--cache",
+                                str(cache), "--out", str(tmp_path / "a.parquet")])
+    assert first.exit_code == 0, first.output
+    damaged_mid_file(cache)
+    check(runner.invoke(app, ["sample", str(path), "-n", "20", "--model", str(model_dir), "--cache", str(cache),
+                              "--out", str(tmp_path / "b.parquet")]))
+    import pandas as pd
+
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "a.parquet"), pd.read_parquet(tmp_path / "b.parquet"))

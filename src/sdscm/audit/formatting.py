@@ -6,6 +6,8 @@ import html
 import math
 from typing import Any
 
+from sdscm.results.markdown import md_text
+
 
 def fmt_p(p: float | None) -> str:
     """p-values for people: 3 significant digits, scientific below 0.001, a floor for underflow."""
@@ -42,5 +44,5 @@ def esc(text: Any) -> str:
 
 
 def md_esc(text: Any) -> str:
-    """Escape text for a Markdown table cell: HTML characters, pipes, line breaks."""
-    return html.escape(str(text), quote=False).replace("|", "\\|").replace("\n", " ").replace("\r", " ")
+    """Text for report.md (cells, headings, lines): links stripped, markup escaped, one line."""
+    return md_text(text)

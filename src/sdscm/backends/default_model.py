@@ -123,9 +123,16 @@ def _convert(gguf: Path, out: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     with quiet_transformers(), _parse_gguf_once():
-        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name, local_files_only=True)
+        tokenizer = AutoTokenizer.from_pretrained(
+            str(gguf.parent), gguf_file=gguf.name, local_files_only=True, trust_remote_code=False
+        )
         model = AutoModelForCausalLM.from_pretrained(
-            str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32, local_files_only=True
+            str(gguf.parent),
+            gguf_file=gguf.name,
+            dtype=torch.float32,
+            local_files_only=True,
+            trust_remote_code=False,
+            weights_only=True,
         )
     state = model.state_dict()
     out_emb = model.get_output_embeddings()

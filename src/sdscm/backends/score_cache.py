@@ -3,16 +3,21 @@
 Keyed by (backend fingerprint, context, continuations): a re-run, a second dataset from the same
 variant, or a counterfactual query on stored units re-scores nothing it has seen. Each row carries
 a checksum of its key and values; a row that fails it is dropped and re-scored, and a database
-file that SQLite cannot read is moved aside and rebuilt, so the cache never returns a wrong score.
+file that SQLite cannot read, or that fails ``PRAGMA quick_check`` when it is opened (a file
+damaged in the middle), is moved aside as ``scores.sqlite.corrupt-<unix time>-<pid>`` and
+rebuilt, so the cache never returns a wrong score. That is said in one line through the ``sdscm``
+logger (the CLI prints it as one ``warning:`` line on stderr). Moved-aside files older than a week
+are deleted when the cache is next opened, and ``clear`` deletes them at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 import os
 import sqlite3
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -24,6 +29,10 @@ from sdscm.backends.disk_cache import cache_root
 from sdscm.errors import BackendError
 
 CACHE_FILE = "scores.sqlite"
+CORRUPT_MAX_AGE_S = 7 * 24 * 3600.0
+"""Moved-aside damaged cache files older than this (a week) are deleted when the cache opens."""
+
+logger = logging.getLogger("sdscm")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS scores (
     key BLOB PRIMARY KEY,
@@ -78,13 +87,34 @@ class ScoreCache:
                 f"score cache folder {self.directory} cannot be created ({exc.strerror}); "
                 "pass another --cache folder or --no-cache"
             ) from exc
+        self._remove_old_corrupt_files()
+        existed = self.path.exists() and self.path.stat().st_size > 0
         conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA busy_timeout = 60000")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute(_SCHEMA)
-        conn.execute("SELECT count(*) FROM scores WHERE rowid < 0").fetchone()
+        try:
+            conn.execute("PRAGMA busy_timeout = 60000")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute(_SCHEMA)
+            conn.execute("SELECT count(*) FROM scores WHERE rowid < 0").fetchone()
+            if existed:
+                problems = [row[0] for row in conn.execute("PRAGMA quick_check(3)").fetchall()]
+                if problems != ["ok"]:
+                    raise sqlite3.DatabaseError("integrity check failed: " + "; ".join(map(str, problems)))
+        except BaseException:
+            conn.close()
+            raise
         return conn
+
+    def _corrupt_files(self) -> list[Path]:
+        return sorted(self.directory.glob(f"{CACHE_FILE}.corrupt-*"))
+
+    def _remove_old_corrupt_files(self) -> None:
+        """Delete moved-aside damaged files (and their -wal/-shm) older than a week."""
+        now = time.time()
+        for old in self._corrupt_files():
+            with contextlib.suppress(OSError):
+                if now - old.stat().st_mtime > CORRUPT_MAX_AGE_S:
+                    old.unlink()
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -108,11 +138,13 @@ class ScoreCache:
             p = Path(str(self.path) + suffix)
             if p.exists():
                 os.replace(p, Path(str(aside) + suffix))
-        warnings.warn(
-            f"the score cache {self.path} could not be read ({exc}); moved it to {aside} and started "
-            "a new one (scores will be recomputed)",
-            RuntimeWarning,
-            stacklevel=3,
+                with contextlib.suppress(OSError):
+                    os.utime(Path(str(aside) + suffix))  # its week starts now, not at its last write
+        reason = " ".join(str(exc).split())[:200]
+        logger.warning(
+            "the score cache %s is damaged (%s); moved it to %s and started a new one "
+            "(scores will be recomputed; moved-aside files are deleted after a week)",
+            self.path, reason, aside.name,
         )
         return self._open()
 
@@ -176,22 +208,35 @@ class ScoreCache:
             pass
 
     # ------------------------------------------------------------------ maintenance
+    def _query(self, sql: str) -> list[tuple]:
+        """Rows of `sql`; a database damaged where the query reads is moved aside (no rows)."""
+        try:
+            return self.conn.execute(sql).fetchall()
+        except sqlite3.DatabaseError as exc:
+            self._conn = self._rebuild(exc)
+            return self.conn.execute(sql).fetchall()
+
     def info(self) -> dict[str, object]:
-        """Location, size and row counts per backend fingerprint."""
-        size = sum(p.stat().st_size for p in self._files() if p.exists())
+        """Location, size, row counts per backend fingerprint, and moved-aside damaged files."""
         per_model: dict[str, int] = {}
         if self.path.exists():
-            for fp, count in self.conn.execute("SELECT fingerprint, count(*) FROM scores GROUP BY fingerprint"):
+            for fp, count in self._query("SELECT fingerprint, count(*) FROM scores GROUP BY fingerprint"):
                 per_model[fp] = int(count)
-        return {"path": str(self.path), "bytes": size, "entries": sum(per_model.values()), "models": per_model}
+        size = sum(p.stat().st_size for p in self._files() if p.exists())
+        corrupt = self._corrupt_files()
+        return {"path": str(self.path), "bytes": size, "entries": sum(per_model.values()), "models": per_model,
+                "corrupt_files": [str(p) for p in corrupt]}
 
     def clear(self) -> int:
-        """Delete every cached score; returns how many were removed."""
-        if not self.path.exists():
-            return 0
-        n = int(self.conn.execute("SELECT count(*) FROM scores").fetchone()[0])
-        self.conn.execute("DELETE FROM scores")
-        self.conn.execute("VACUUM")
+        """Delete every cached score and every moved-aside damaged file; returns how many scores."""
+        n = 0
+        if self.path.exists():
+            n = int(self._query("SELECT count(*) FROM scores")[0][0])
+            self.conn.execute("DELETE FROM scores")
+            self.conn.execute("VACUUM")
+        for old in self._corrupt_files():
+            with contextlib.suppress(OSError):
+                old.unlink()
         return n
 
     def _files(self) -> Iterator[Path]:

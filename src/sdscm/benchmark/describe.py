@@ -29,6 +29,7 @@ from sdscm.benchmark.views import open_datasets
 from sdscm.errors import BenchmarkError
 from sdscm.results.figures import save_figure
 from sdscm.results.io import write_text
+from sdscm.results.markdown import md_text
 
 MAX_PANELS = 12
 
@@ -254,14 +255,14 @@ def _fmt(x: object, column: str) -> str:
         if column == "n" or column == "variant":
             return str(int(x))
         return f"{x:+.4g}" if column in SIGNED else f"{x:.3g}"
-    return str(x)
+    return md_text(x)
 
 
 def _markdown(p: _Pooled, table: pd.DataFrame, figures: dict[str, Path], title: str,
               header: list[str]) -> str:
     sate = table["SATE"].to_numpy(dtype=float)
     bias = table["bias"].to_numpy(dtype=float)
-    lines = [f"# Benchmark summary: {title}", ""] + header + [
+    lines = [f"# Benchmark summary: {md_text(title)}", ""] + header + [
         f"- datasets: {len(table)}; units per dataset: {int(table['n'].min())}"
         + (f" to {int(table['n'].max())}" if table["n"].max() != table["n"].min() else ""),
         f"- true SATE across datasets: mean {sate.mean():+.6g}, SD {sate.std():.6g}, "
@@ -281,7 +282,7 @@ def _markdown(p: _Pooled, table: pd.DataFrame, figures: dict[str, Path], title: 
     lines += ["", "## Datasets", ""]
     shown = table.head(50)
     cols = list(shown.columns)
-    lines.append("| " + " | ".join(cols) + " |")
+    lines.append("| " + " | ".join(md_text(c) for c in cols) + " |")
     lines.append("|" + "---|" * len(cols))
     for _, row in shown.iterrows():
         lines.append("| " + " | ".join(_fmt(row[c], c) for c in cols) + " |")
@@ -345,12 +346,13 @@ def describe(source: str | Path | Sequence[CausalDataset], out: str | Path, view
         if manifest is not None:
             d = manifest["design"]
             header += [
-                f"- family: {manifest['family'].get('name')} ({manifest['parameters']['variants']} variant(s)); "
-                f"model: {manifest['model'].get('id') or 'none (no lm mechanisms)'}",
-                f"- treatment: {d['treatment']} = {d['treated']} vs {d['control']}; outcome: "
-                f"{d['outcome']} = {d['outcome_value']} as {d['quantity']}",
+                f"- family: {md_text(manifest['family'].get('name'))} "
+                f"({manifest['parameters']['variants']} variant(s)); "
+                f"model: {md_text(manifest['model'].get('id') or 'none (no lm mechanisms)')}",
+                f"- treatment: {md_text(d['treatment'])} = {md_text(d['treated'])} vs {md_text(d['control'])}; "
+                f"outcome: {md_text(d['outcome'])} = {md_text(d['outcome_value'])} as {md_text(d['quantity'])}",
             ]
-    header.append(f"- view: {view}")
+    header.append(f"- view: {md_text(view)}")
     write_text(out / "summary.csv", table.to_csv(index=False))
     summary = write_text(out / "summary.md", _markdown(pooled, table, figures, title, header))
     return DescribeResult(out=out, summary=summary, figures=figures, table=table)

@@ -24,13 +24,17 @@ def info(cache: Optional[Path] = DirOpt) -> None:
                       f"entries: {data['entries']}", highlight=False)
         for fingerprint, count in dict(data["models"]).items():  # type: ignore[call-overload]
             console.print(f"  {count:>9}  {fingerprint}", highlight=False)
+        corrupt = list(data["corrupt_files"])  # type: ignore[call-overload]
+        if corrupt:
+            console.print(f"damaged files moved aside: {len(corrupt)} (deleted after a week, or by "
+                          "`sdscm cache clear`)", highlight=False)
 
     run_guarded(body)
 
 
 @cache_app.command()
 def clear(cache: Optional[Path] = DirOpt) -> None:
-    """Delete every cached score (they are recomputed when needed)."""
+    """Delete every cached score (they are recomputed when needed) and any moved-aside damaged file."""
 
     def body() -> None:
         removed = ScoreCache(cache).clear()

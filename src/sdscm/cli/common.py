@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -181,8 +182,32 @@ def check_units_fit(model: SDSCM, units: Any, path: Path, metadata: dict[str, An
         )
 
 
+class _WarningLine(logging.Handler):
+    """Library warnings (logger `sdscm`) as one `warning: ...` line on stderr, above any progress bar."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            from tqdm import tqdm
+
+            line = " ".join(record.getMessage().split())
+            tqdm.write(f"{record.levelname.lower()}: {line}", file=sys.stderr)  # the stderr of now
+        except Exception:  # noqa: BLE001 - logging must never break a command
+            self.handleError(record)
+
+
+def configure_logging() -> None:
+    """Route the `sdscm` logger's warnings to stderr as single lines (once per process)."""
+    log = logging.getLogger("sdscm")
+    if not any(isinstance(h, _WarningLine) for h in log.handlers):
+        handler = _WarningLine(level=logging.WARNING)
+        log.addHandler(handler)
+        if log.level == logging.NOTSET or log.level > logging.WARNING:
+            log.setLevel(logging.WARNING)
+
+
 def run_guarded(func: Callable[[], Any]) -> Any:
     """Run a command body, turning user-input errors into one message and exit code 1."""
+    configure_logging()
     try:
         return func()
     except SDSCMError as exc:

@@ -27,6 +27,7 @@ from sdscm.evaluation.metrics import ate_r2, ate_rmse
 from sdscm.evaluation.runner import VIEW_COLUMN, ResultStore
 from sdscm.results.figures import pyplot, save_figure
 from sdscm.results.io import write_frame, write_text
+from sdscm.results.markdown import md_text
 
 VIEW_TITLES = {"all": "all covariates", "hidden": "hidden confounding"}
 NOMINAL = 0.95
@@ -125,7 +126,7 @@ def failures_table(results: pd.DataFrame) -> pd.DataFrame:
 
 def _fmt(value: Any) -> str:
     if isinstance(value, str):
-        return value
+        return md_text(value)
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
     if isinstance(value, (int, np.integer)):
@@ -143,7 +144,7 @@ def markdown_table(frame: pd.DataFrame, columns: Sequence[str] | None = None,
     """A GitHub-flavoured markdown table (no extra dependency)."""
     columns = list(columns or frame.columns)
     headers = list(headers or columns)
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines = ["| " + " | ".join(md_text(h) for h in headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     for rec in frame[columns].itertuples(index=False):
         lines.append("| " + " | ".join(_fmt(v) for v in rec) + " |")
     return "\n".join(lines)
@@ -180,7 +181,7 @@ def render_markdown(results: pd.DataFrame, ate: pd.DataFrame, cate: pd.DataFrame
         "reference code's swapped-orientation R^2, shown only to compare with the paper's Table 2.",
     ]
     for group in list(dict.fromkeys(ate["group"])):
-        title = "" if group == "all" else f" — {group}"
+        title = "" if group == "all" else f" — {md_text(group)}"
         parts += ["", f"## ATE{title}", "",
                   markdown_table(_paper_pivot(ate, {"ate_r2": "R^2", "ate_rmse": "RMSE"}, group)),
                   "", f"## CATE and ITE{title}", "",

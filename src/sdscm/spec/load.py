@@ -7,6 +7,12 @@ and booleans written where text is expected (values, names, parent values) becom
 
 YAML is read with YAML 1.2-like scalars so that values keep their spelling: `yes`, `no`,
 `on`, `off`, `3:30`, `007` and dates stay strings; only `true`/`false` are booleans.
+
+Reading is bounded, so a hostile file fails fast with one SpecError instead of exhausting time,
+memory or the stack: files over :data:`MAX_FILE_BYTES` are refused before parsing; YAML is
+composed with a count of nodes in which every alias counts as the whole structure it repeats
+(the "billion laughs" bomb stops at :data:`MAX_NODES`) and a nesting cap (:data:`MAX_DEPTH`);
+JSON is pre-scanned for the same depth and node caps before :func:`json.loads` sees it.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 from pydantic import ValidationError
 
@@ -31,6 +38,54 @@ PathLike = str | os.PathLike[str]
 
 OVERRIDES_SOURCE = "model-section overrides"
 """How messages name the origin of a problem in :func:`with_model_overrides` (options, not a file)."""
+
+# --------------------------------------------------------------------------- limits
+
+MAX_FILE_BYTES = 4 * 1024 * 1024
+"""Largest model file read (4 MiB; the packaged examples are about 20 KB)."""
+MAX_DEPTH = 64
+"""Deepest nesting of lists and mappings (a model file needs about 6 levels)."""
+MAX_NODES = 20_000
+"""Most values, lists and mappings in one file, each alias counted as everything it repeats
+(the packaged examples have about 450); keeps parsing under a second and 100 MB."""
+
+
+class _LimitExceeded(Exception):
+    """A bound of the bounded reader was crossed (turned into a SpecError naming the file)."""
+
+    def __init__(self, message: str, line: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.line = line
+
+
+def _too_deep(line: int | None = None) -> _LimitExceeded:
+    return _LimitExceeded(
+        f"lists and mappings are nested more than {MAX_DEPTH} levels deep; a model file needs "
+        "only a few levels, so flatten the structure",
+        line,
+    )
+
+
+def _too_many(line: int | None = None, aliases: bool = False) -> _LimitExceeded:
+    if aliases:
+        return _LimitExceeded(
+            f"YAML aliases expand too far: the file would hold more than {MAX_NODES:,} values, "
+            "lists and mappings once every alias (*name) is expanded; write the repeated parts "
+            "out or use fewer nested aliases",
+            line,
+        )
+    return _LimitExceeded(
+        f"the file holds more than {MAX_NODES:,} values, lists and mappings; a model file "
+        "needs far fewer, so split it or remove unused parts",
+        line,
+    )
+
+
+def _limit_error(error: _LimitExceeded, source: str) -> SpecError:
+    where = f", line {error.line}" if error.line is not None else ""
+    return SpecError([f"{source}{where}: {error.message}."], source)
+
 
 # --------------------------------------------------------------------------- YAML reading
 
@@ -51,6 +106,39 @@ class _Loader(yaml.SafeLoader):
     def __init__(self, stream: str):
         super().__init__(stream)
         self.duplicates: list[tuple[int, str]] = []
+        self._depth = 0
+        self._nodes = 0  # nodes composed so far, each alias counted as its whole expansion
+        self._sizes: dict[yaml.Node, int] = {}  # expanded size of each finished node
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        """Compose one node, counting it (aliases as their expansion) and its nesting depth."""
+        line = self.peek_event().start_mark.line + 1
+        if self._depth >= MAX_DEPTH:
+            raise _too_deep(line)
+        if self.check_event(yaml.AliasEvent):
+            node = super().compose_node(parent, index)
+            size = self._sizes.get(node)
+            if size is None:
+                raise _LimitExceeded(
+                    "a YAML alias refers to a list or mapping that contains it (a structure "
+                    "without end); write the repeated part out instead",
+                    line,
+                )
+            self._nodes += size
+            if self._nodes > MAX_NODES:
+                raise _too_many(line, aliases=True)
+            return node
+        before = self._nodes
+        self._depth += 1
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+        self._nodes += 1
+        if self._nodes > MAX_NODES:
+            raise _too_many(line)
+        self._sizes[node] = self._nodes - before
+        return node
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[str] = set()
@@ -87,6 +175,8 @@ def _parse_yaml(text: str, source: str) -> tuple[Any, list[str]]:
     loader = _Loader(text)
     try:
         data = loader.get_single_data()
+    except _LimitExceeded as error:
+        raise _limit_error(error, source) from None
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -114,7 +204,32 @@ def _parse_yaml(text: str, source: str) -> tuple[Any, list[str]]:
     return data, problems
 
 
+# A JSON string; an unterminated one runs to the end of its line, so every quote starts a match
+# and the scan is linear on any input (the JSON parser reports the syntax error afterwards).
+_JSON_STRING = re.compile(r'"(?:[^"\\\n]++|\\.?)*+(?:"|$)', re.MULTILINE)
+
+
+def _check_json_bounds(text: str) -> None:
+    """Nesting depth and item count of JSON text, outside strings, at C speed (numpy)."""
+    bare = _JSON_STRING.sub('""', text)
+    codes = np.frombuffer(bare.encode("utf-8", "surrogatepass"), dtype=np.uint8)
+    opens = (codes == ord("[")) | (codes == ord("{"))
+    closes = (codes == ord("]")) | (codes == ord("}"))
+    if opens.any():
+        steps = opens.view(np.int8) - closes.view(np.int8)
+        depth = np.cumsum(steps, dtype=np.int32)
+        if depth.max() > MAX_DEPTH:
+            at = int(np.argmax(depth > MAX_DEPTH))
+            raise _too_deep(int(np.count_nonzero(codes[:at] == ord("\n"))) + 1)
+    if int(opens.sum()) + int((codes == ord(",")).sum()) + int((codes == ord(":")).sum()) + 1 > MAX_NODES:
+        raise _too_many()
+
+
 def _parse_json(text: str, source: str) -> tuple[Any, list[str]]:
+    try:
+        _check_json_bounds(text)
+    except _LimitExceeded as error:
+        raise _limit_error(error, source) from None
     duplicates: list[str] = []
 
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -163,7 +278,20 @@ def read_data(path: PathLike) -> tuple[Any, list[str]]:
     if file.is_dir():
         raise SpecError([f"{source}: is a folder; pass a .yaml, .yml or .json model file."], source)
     try:
-        text = file.read_text(encoding="utf-8-sig")
+        with file.open("rb") as stream:
+            raw = stream.read(MAX_FILE_BYTES + 1)
+        if len(raw) > MAX_FILE_BYTES:
+            size = file.stat().st_size
+            shown = f"{size / 2**20:.1f} MiB" if size > MAX_FILE_BYTES else "larger than that"
+            raise SpecError(
+                [
+                    f"{source}: is {shown}; model files are limited to "
+                    f"{MAX_FILE_BYTES // 2**20} MiB (the examples are about 20 KB): is this the "
+                    "right file?"
+                ],
+                source,
+            )
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise SpecError(
             [f"{source}: is not UTF-8 text (bad byte at offset {error.start}); save it as UTF-8."],
