@@ -51,13 +51,27 @@ def test_scores_are_the_same_bits_in_any_batch(arch: str) -> None:
         torch.set_num_threads(threads)
 
 
-def test_batch_invariant_mode_is_its_own_cache_key_and_uses_eager_attention() -> None:
-    fast, exact = tiny_backend("llama"), tiny_backend("llama", batch_invariant=True)
+@pytest.mark.parametrize("arch", ["llama", "gpt2"])
+def test_batch_invariant_mode_is_its_own_cache_key_and_computes_the_same_scores(arch: str) -> None:
+    fast, exact = tiny_backend(arch), tiny_backend(arch, batch_invariant=True)
     assert fast.fingerprint != exact.fingerprint
-    assert exact.model.config._attn_implementation == "eager" and not exact.uses_prefix_cache
+    assert exact.model.config._attn_implementation == "sdscm_batch_invariant" and not exact.uses_prefix_cache
     # the two modes compute the same quantity: they agree far within the fast path's tolerance
     for a, b in zip(_scores(fast, [[0, 1, 2, 3]]), _scores(exact, [[0, 1, 2, 3]])):
         np.testing.assert_allclose(a, b, atol=1e-4)
+
+
+def test_long_sequences_are_invariant_to_padding_past_the_reduction_split() -> None:
+    """Contexts of 120-240 tokens (36-72 words): the weighted-value sum passes MKL's ~190-term split, where plain
+    eager attention's result moves with the batch's padded length."""
+    backend = tiny_backend("llama", batch_invariant=True)
+    words = "Ann Bob sunny rainy snowy gym run training marathon hours".split()
+    long = [ScoreRequest(" ".join(words[(i * 7 + j) % len(words)] for j in range(n)), (" sunny", " a run"))
+            for i, n in enumerate((36, 60, 66, 72))]
+    alone = [backend.score([r])[0].logprob_sum for r in long]
+    together = [res.logprob_sum for res in backend.score(long)]
+    for a, b in zip(alone, together):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_fast_path_agrees_across_batch_compositions_within_the_stated_tolerance() -> None:

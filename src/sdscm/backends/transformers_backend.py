@@ -43,16 +43,55 @@ def _probe_tolerance(dtype: torch.dtype) -> float:
     return 1e-3 if dtype == torch.float32 else 0.25
 
 
-def _use_eager_attention(model: Any) -> None:
-    """Switch a loaded model to transformers' eager attention (matmul, softmax, matmul)."""
+PV_CHUNK = 128
+"""Batch-invariant attention sums its probability-weighted values over keys in blocks of this many
+keys: MKL splits a product's reduction differently once it passes about 190 terms, so a sequence's
+sum would depend on how far the batch pads its keys; fixed blocks added in order do not."""
+INVARIANT_ATTENTION = "sdscm_batch_invariant"
+
+
+def _batch_invariant_attention(module: Any, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                               attention_mask: torch.Tensor | None, scaling: float | None = None,
+                               dropout: float = 0.0, **kwargs: Any) -> tuple[torch.Tensor, None]:
+    """Eager attention (query-key product, softmax, weighted values) whose result for a sequence does
+    not depend on the batch's padded length: masked keys add exact zeros, and the weighted values
+    are summed in fixed blocks of :data:`PV_CHUNK` keys."""
+    groups = int(getattr(module, "num_key_value_groups", 1) or 1)
+    if groups > 1:  # grouped-query attention: each key/value head serves `groups` query heads
+        key = key.repeat_interleave(groups, dim=1)
+        value = value.repeat_interleave(groups, dim=1)
+    if scaling is None:
+        scaling = key.shape[-1] ** -0.5
+    weights = torch.matmul(query, key.transpose(2, 3)) * scaling
+    if attention_mask is not None:
+        weights = weights + attention_mask[..., : key.shape[-2]]
+    weights = torch.softmax(weights, dim=-1, dtype=torch.float32).to(query.dtype)
+    length = key.shape[-2]
+    pad = (-length) % PV_CHUNK
+    if pad:
+        weights = torch.nn.functional.pad(weights, (0, pad))
+        value = torch.nn.functional.pad(value, (0, 0, 0, pad))
+    out = torch.matmul(weights[..., :PV_CHUNK], value[:, :, :PV_CHUNK])
+    for start in range(PV_CHUNK, length + pad, PV_CHUNK):
+        out = out + torch.matmul(weights[..., start : start + PV_CHUNK], value[:, :, start : start + PV_CHUNK])
+    return out.transpose(1, 2).contiguous(), None
+
+
+def _use_batch_invariant_attention(model: Any) -> None:
+    """Switch a loaded model to :func:`_batch_invariant_attention` (with eager attention's masks)."""
+    from transformers import AttentionInterface
+    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, eager_mask
+
+    AttentionInterface.register(INVARIANT_ATTENTION, _batch_invariant_attention)
+    ALL_MASK_ATTENTION_FUNCTIONS.register(INVARIANT_ATTENTION, eager_mask)
     setter = getattr(model, "set_attn_implementation", None)
     if callable(setter):
-        setter("eager")
+        setter(INVARIANT_ATTENTION)
         return
     for module in model.modules():
         config = getattr(module, "config", None)
         if config is not None and hasattr(config, "_attn_implementation"):
-            config._attn_implementation = "eager"
+            config._attn_implementation = INVARIANT_ATTENTION
 
 
 class TransformersBackend:
@@ -106,12 +145,12 @@ class TransformersBackend:
             lm, tokenizer, self._folder = load_model(model, self.dtype, local_files_only)
         self.model = lm.to(device=self.device, dtype=self.dtype).eval()
         # Batch-invariant mode: the plain path (a shared prefix's states come from another batch),
-        # eager attention (its softmax and products ignore trailing masked keys bit for bit), and
+        # attention that ignores trailing masked keys bit for bit (_batch_invariant_attention), and
         # padded shapes (batching.MIN_INVARIANT_ROWS).
         self.batch_invariant = bool(batch_invariant)
         if self.batch_invariant:
             prefix_cache = False
-            _use_eager_attention(self.model)
+            _use_batch_invariant_attention(self.model)
         for p in self.model.parameters():
             p.requires_grad_(False)
         # bf16 on a CPU without bf16 instructions: bf16 products on the fp32 units (bf16_cpu.py).
