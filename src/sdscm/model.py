@@ -13,10 +13,15 @@ import pandas as pd
 from sdscm.backends.base import ScoringBackend
 from sdscm.backends.factory import CacheOption, build_backend
 from sdscm.engine.compiled import CompiledVariable, choose_phrasings, compile_spec
-from sdscm.engine.exact import DEFAULT_MAX_STATES, enumerate_joint, exact_table
+from sdscm.engine.exact import (
+    DEFAULT_MAX_STATES,
+    enumerate_joint,
+    exact_table,
+    intervened_log_probs,
+    parse_evidence,
+)
 from sdscm.engine.interventions import Intervention, describe_interventions, parse_interventions
 from sdscm.engine.frames import values_from_frame, world_columns, world_frame
-from sdscm.engine.mechanisms import mechanism_log_probs
 from sdscm.engine.noise_sources import AbductedNoise, FreshNoise, NoiseSource, SeededNoise
 from sdscm.engine.score_memo import ScoreMemo
 from sdscm.engine.worlds import World, chunks, concat_worlds, evaluate_world
@@ -120,7 +125,8 @@ class SDSCM:
         )
 
     def do(self, interventions: Mapping[str, Any]) -> "SDSCM":
-        """The model under interventions: `{"X": "label" | index}` (hard) or `{"X": Soft(...)}` (soft)."""
+        """The model under interventions: `{"X": "label" | index}` (hard), `{"X": Soft(...)}` (soft) or
+        `{"X": f}` with f mapping each value label of X to a label (functional, DoWhy gcm's form)."""
         parsed = parse_interventions(self.domains, interventions)
         return self._derive({**self.interventions, **parsed})
 
@@ -266,6 +272,13 @@ class SDSCM:
         """Posterior Gumbel noise of every variable given the observed values (top-down)."""
         held = {v.name: factual[:, v.index] for v in self.variables}
         world = evaluate_world(self.memo, self.variables, unit_ids, None, self.interventions, held=held)
+        functional = [k for k, iv in self.interventions.items() if iv.is_functional]
+        if functional:
+            raise QueryError(
+                f"cannot abduct the noise of observed units in a model under the functional intervention(s) "
+                f"on {functional}: give units this model generated (with unit_id and seed columns), or "
+                "apply the function in the counterfactual's interventions instead of in `do` beforehand"
+            )
         noise = AbductedNoise()
         for var in self.variables:
             lp = world.log_probs[var.index]
@@ -298,26 +311,34 @@ class SDSCM:
                 + (f"missing {missing}" if missing else "") + ("; " if extra and missing else "")
                 + (f"not parents: {extra}" if extra else "")
             )
-        iv = self.interventions.get(variable)
-        if iv is not None and iv.is_hard:
-            probs = np.zeros(var.size)
-            probs[iv.index] = 1.0
-        elif iv is not None:
-            probs = np.exp(iv.log_probs)
-        else:
-            row = [parse_interventions({p: self.variable(p).values}, {p: parents[p]})[p].index
-                   for p in var.parents]
-            lp, _ = mechanism_log_probs(self.memo, self.variables, var,
-                                        np.asarray([row], dtype=np.int64).reshape(1, -1))
-            probs = np.exp(lp[0])
+        row = [parse_interventions({p: self.variable(p).values}, {p: parents[p]})[p].index
+               for p in var.parents]
+        lp = intervened_log_probs(self.memo, self.variables, var, self.interventions.get(variable),
+                                  np.asarray([row], dtype=np.int64).reshape(1, -1))
+        probs = np.exp(lp[0])
         return pd.Series(probs, index=pd.Index(var.values, name=variable), name="probability")
 
     def exact(self, variables: list[str] | str | None = None,
-              max_states: int = DEFAULT_MAX_STATES) -> pd.DataFrame:
-        """Exact joint (or marginal) distribution over `variables` by enumeration; small models only."""
+              max_states: int = DEFAULT_MAX_STATES, *, evidence: Mapping[str, Any] | None = None) -> pd.DataFrame:
+        """Exact joint (or marginal) distribution over `variables` by enumeration; small models only.
+
+        With `evidence={"X": value, ...}` the table is the conditional P(variables | evidence) (pgmpy's
+        `query(variables, evidence)`), in this model after its interventions; evidence of probability
+        zero is refused."""
         if isinstance(variables, str):
             variables = [variables]
-        states, probs = enumerate_joint(self.memo, self.variables, self.interventions, max_states)
+        observed = parse_evidence(self.domains, evidence) if evidence else {}
+        states, probs = enumerate_joint(self.memo, self.variables, self.interventions, max_states, observed)
+        if observed:
+            total = float(probs.sum())
+            if not total > 0.0:
+                given = ", ".join(f"{k}={self.domains[k][i]}" for k, i in observed.items())
+                raise QueryError(
+                    f"the evidence {given} has probability zero in this model"
+                    + (f" (under {describe_interventions(self.interventions)})" if self.interventions else "")
+                    + ", so nothing can be conditioned on it; check the values or drop some evidence"
+                )
+            probs = probs / total
         return exact_table(self.variables, states, probs, variables)
 
     def _provenance(self, **extra: Any) -> dict[str, Any]:
