@@ -149,3 +149,27 @@ def test_noise_data_errors(toy_model) -> None:
         sdscm.counterfactual_samples(toy_model, {}, noise_data=broken)
     with pytest.raises(QueryError, match="either observed_data or noise_data"):
         sdscm.counterfactual_samples(toy_model, {}, sdscm.draw_samples(toy_model, 5), noise)
+
+
+@pytest.mark.parametrize("call", [
+    lambda m: sdscm.draw_samples("model.yaml", 3),
+    lambda m: sdscm.draw_samples(m, -1),
+    lambda m: sdscm.draw_samples(m, 2.5),
+    lambda m: sdscm.observational_samples(m, 3, seed=-1),
+    lambda m: sdscm.interventional_samples(m, [("activity", "a run")], num_samples_to_draw=3),
+    lambda m: sdscm.interventional_samples(m, {"activity": "a run"}, observed_data="units.csv"),
+    lambda m: sdscm.interventional_samples(m, {"activity": "a run"}, num_samples_to_draw="3"),
+    lambda m: sdscm.interventional_samples(m, {"activity": "a run"}, sdscm.draw_samples(m, 2).assign(unit_id="x")),
+    lambda m: sdscm.counterfactual_samples(m, {"activity": "a run"}, observed_data=[["Ann", "sunny"]]),
+    lambda m: sdscm.counterfactual_samples(m, {"activity": "a run"}, noise_data={"noise(name=Ann)": [0.1]}),
+    lambda m: sdscm.counterfactual_samples(m, {"activity": "a run"}, sdscm.draw_samples(m, 2), seed="7"),
+    lambda m: sdscm.noise_samples(m, None),
+    lambda m: sdscm.compute_noise_from_data(m, sdscm.draw_samples(m, 2).assign(weather="foggy")),
+    lambda m: sdscm.exact_distribution(m, ["time"], evidence=[("activity", "a run")]),
+    lambda m: sdscm.to_pgmpy(m, max_table_entries="many"),
+])
+def test_misuse_is_a_query_error(toy_model, call) -> None:
+    """Wrong types and values for the gcm/pgmpy-style functions give sdscm's QueryError, not a bare
+    TypeError/ValueError from deep inside pandas or numpy."""
+    with pytest.raises(QueryError):
+        call(toy_model)

@@ -57,6 +57,16 @@ def _check_frame(name: str, value: Any) -> pd.DataFrame:
     return value
 
 
+def _unit_ids(frame: pd.DataFrame) -> np.ndarray:
+    """The frame's `unit_id` column (units this library generated), else 0..n-1."""
+    if "unit_id" not in frame.columns:
+        return np.arange(len(frame), dtype=np.int64)
+    try:
+        return np.asarray(frame["unit_id"], dtype=np.int64)
+    except (TypeError, ValueError):
+        raise QueryError("the unit_id column must hold integers (as written by sample); drop it otherwise") from None
+
+
 def _variable_frame(model: SDSCM, values: np.ndarray, **provenance: Any) -> pd.DataFrame:
     """gcm's layout: one column of value labels per variable, topological order, index 0..n-1."""
     frame = pd.DataFrame({
@@ -134,8 +144,7 @@ def interventional_samples(
     affected = set(parsed) | descendants_of(model.graph, parsed)
     held = {v.name: factual[:, v.index] for v in model.variables
             if v.name not in affected or (v.name in parsed and parsed[v.name].is_functional and not v.parents)}
-    unit_ids = (np.asarray(observed["unit_id"], dtype=np.int64) if "unit_id" in observed.columns
-                else np.arange(len(observed), dtype=np.int64))
+    unit_ids = _unit_ids(observed)
     world = _evaluate(model, unit_ids,
                       lambda c: SeededNoise(np.full(len(unit_ids[c]), int(seed)), stream="fresh"),
                       everything, held)
@@ -261,10 +270,13 @@ def compute_noise_from_data(model: SDSCM, observed_data: pd.DataFrame, seed: int
     if seed is not None:
         _check_seed(seed)
     factual = values_from_frame(model.variables, observed)
-    unit_ids = (np.asarray(observed["unit_id"], dtype=np.int64) if "unit_id" in observed.columns
-                else np.arange(len(observed), dtype=np.int64))
+    unit_ids = _unit_ids(observed)
     if "unit_id" in observed.columns and "seed" in observed.columns:
-        source: NoiseSource = SeededNoise(np.asarray(observed["seed"], dtype=np.int64))
+        try:
+            recorded = np.asarray(observed["seed"], dtype=np.int64)
+        except (TypeError, ValueError):
+            raise QueryError("the seed column must hold integers (as written by sample); drop it otherwise") from None
+        source: NoiseSource = SeededNoise(recorded)
     else:
         seeds = np.full(len(observed), 0 if seed is None else int(seed), dtype=np.int64)
         source = model._abduct(factual, unit_ids, seeds)
@@ -294,6 +306,7 @@ def to_pgmpy(model: SDSCM, max_table_entries: int = DEFAULT_MAX_TABLE_ENTRIES) -
     Needs pgmpy (`pip install pgmpy`).
     """
     _check_model(model)
+    max_table_entries = _check_size("max_table_entries", max_table_entries)
     try:
         from pgmpy.factors.discrete import TabularCPD
         from pgmpy.models import DiscreteBayesianNetwork
