@@ -173,3 +173,25 @@ def test_misuse_is_a_query_error(toy_model, call) -> None:
     TypeError/ValueError from deep inside pandas or numpy."""
     with pytest.raises(QueryError):
         call(toy_model)
+
+
+def test_abduction_through_a_functional_intervention(toy_model) -> None:
+    """Observed units of a model under do(X := f(X)): the abducted noise reproduces them, and undoing f
+    in a counterfactual recovers X's pre-image with its posterior P(X = x | f(X) = observed)."""
+    from scipy import stats
+
+    def no_sun(x: str) -> str:
+        return "snowy" if x == "sunny" else x
+
+    shifted = toy_model.do({"weather": no_sun})
+    observed = sdscm.draw_samples(shifted, 2000, seed=9)
+    noise = sdscm.compute_noise_from_data(shifted, observed, seed=1)
+    pd.testing.assert_frame_equal(sdscm.counterfactual_samples(shifted, {}, noise_data=noise), observed,
+                                  check_like=False, check_exact=True, check_index_type=False)
+    undone = sdscm.counterfactual_samples(shifted, {"weather": lambda x: x}, observed_data=observed, seed=1)
+    snowy = (observed["weather"] == "snowy").to_numpy()
+    assert set(undone["weather"][~snowy]) <= {"rainy"} and set(undone["weather"][snowy]) <= {"sunny", "snowy"}
+    prior = toy_model.distribution("weather")
+    p_sunny = prior["sunny"] / (prior["sunny"] + prior["snowy"])
+    k = int((undone["weather"][snowy] == "sunny").sum())
+    assert stats.binomtest(k, int(snowy.sum()), p_sunny).pvalue > 1e-3

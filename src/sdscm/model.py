@@ -20,7 +20,12 @@ from sdscm.engine.exact import (
     intervened_log_probs,
     parse_evidence,
 )
-from sdscm.engine.interventions import Intervention, describe_interventions, parse_interventions
+from sdscm.engine.interventions import (
+    Intervention,
+    describe_interventions,
+    parse_interventions,
+    sample_preimage,
+)
 from sdscm.engine.frames import values_from_frame, world_columns, world_frame
 from sdscm.engine.noise_sources import AbductedNoise, FreshNoise, NoiseSource, SeededNoise
 from sdscm.engine.score_memo import ScoreMemo
@@ -272,13 +277,6 @@ class SDSCM:
         """Posterior Gumbel noise of every variable given the observed values (top-down)."""
         held = {v.name: factual[:, v.index] for v in self.variables}
         world = evaluate_world(self.memo, self.variables, unit_ids, None, self.interventions, held=held)
-        functional = [k for k, iv in self.interventions.items() if iv.is_functional]
-        if functional:
-            raise QueryError(
-                f"cannot abduct the noise of observed units in a model under the functional intervention(s) "
-                f"on {functional}: give units this model generated (with unit_id and seed columns), or "
-                "apply the function in the counterfactual's interventions instead of in `do` beforehand"
-            )
         noise = AbductedNoise()
         for var in self.variables:
             lp = world.log_probs[var.index]
@@ -296,6 +294,16 @@ class SDSCM:
                 r = seeds == s
                 u_max[r] = uniforms(int(s), unit_ids[r], var.name, 1, "abduct-max")[:, 0]
                 u_rest[r] = uniforms(int(s), unit_ids[r], var.name, var.size, "abduct-rest")
+            iv = self.interventions.get(var.name)
+            if iv is not None and iv.mapping is not None:
+                # X := f(X): first the mechanism's value behind the observed f-value, then its noise
+                lp = intervened_log_probs(self.memo, self.variables, var, None,
+                                          factual[:, list(var.parent_index)])
+                u_pre = np.empty(len(observed))
+                for s in np.unique(seeds):
+                    r = seeds == s
+                    u_pre[r] = uniforms(int(s), unit_ids[r], var.name, 1, "abduct-pre")[:, 0]
+                observed = sample_preimage(lp, iv.mapping, observed, u_pre)
             noise.noise[var.name] = abduct_gumbel(lp, observed, u_max, u_rest)
         return noise
 

@@ -64,6 +64,18 @@ def push_forward(log_probs: np.ndarray, mapping: np.ndarray) -> np.ndarray:
     return out
 
 
+def sample_preimage(log_probs: np.ndarray, mapping: np.ndarray, observed: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """For each row, a value i with mapping[i] == observed, drawn with probability proportional to
+    exp(log_probs[i]) by inverting the CDF at the uniform u: the posterior of X given f(X) = observed."""
+    weights = np.where(mapping[None, :] == observed[:, None], np.exp(log_probs), 0.0)
+    cdf = np.cumsum(weights, axis=1)
+    target = u * cdf[:, -1]
+    chosen = (cdf < target[:, None]).sum(axis=1)
+    # rounding can step past the last admissible value: take the last one with weight
+    last = weights.shape[1] - 1 - np.argmax(weights[:, ::-1] > 0, axis=1)
+    return np.minimum(chosen, last)
+
+
 def _tabulate(variable: str, values: Sequence[str], function: Callable[[str], Any]) -> np.ndarray:
     """A callable intervention as an index map: `function` is called once on every value label and
     must return a value label (or a 0-based index) of the same variable."""
