@@ -13,10 +13,20 @@ import pandas as pd
 from sdscm.backends.base import ScoringBackend
 from sdscm.backends.factory import CacheOption, build_backend
 from sdscm.engine.compiled import CompiledVariable, choose_phrasings, compile_spec
-from sdscm.engine.exact import DEFAULT_MAX_STATES, enumerate_joint, exact_table
-from sdscm.engine.interventions import Intervention, describe_interventions, parse_interventions
+from sdscm.engine.exact import (
+    DEFAULT_MAX_STATES,
+    enumerate_joint,
+    exact_table,
+    intervened_log_probs,
+    parse_evidence,
+)
+from sdscm.engine.interventions import (
+    Intervention,
+    describe_interventions,
+    parse_interventions,
+    sample_preimage,
+)
 from sdscm.engine.frames import values_from_frame, world_columns, world_frame
-from sdscm.engine.mechanisms import mechanism_log_probs
 from sdscm.engine.noise_sources import AbductedNoise, FreshNoise, NoiseSource, SeededNoise
 from sdscm.engine.score_memo import ScoreMemo
 from sdscm.engine.worlds import World, chunks, concat_worlds, evaluate_world
@@ -120,7 +130,8 @@ class SDSCM:
         )
 
     def do(self, interventions: Mapping[str, Any]) -> "SDSCM":
-        """The model under interventions: `{"X": "label" | index}` (hard) or `{"X": Soft(...)}` (soft)."""
+        """The model under interventions: `{"X": "label" | index}` (hard), `{"X": Soft(...)}` (soft) or
+        `{"X": f}` with f mapping each value label of X to a label (functional, DoWhy gcm's form)."""
         parsed = parse_interventions(self.domains, interventions)
         return self._derive({**self.interventions, **parsed})
 
@@ -283,6 +294,16 @@ class SDSCM:
                 r = seeds == s
                 u_max[r] = uniforms(int(s), unit_ids[r], var.name, 1, "abduct-max")[:, 0]
                 u_rest[r] = uniforms(int(s), unit_ids[r], var.name, var.size, "abduct-rest")
+            iv = self.interventions.get(var.name)
+            if iv is not None and iv.mapping is not None:
+                # X := f(X): first the mechanism's value behind the observed f-value, then its noise
+                lp = intervened_log_probs(self.memo, self.variables, var, None,
+                                          factual[:, list(var.parent_index)])
+                u_pre = np.empty(len(observed))
+                for s in np.unique(seeds):
+                    r = seeds == s
+                    u_pre[r] = uniforms(int(s), unit_ids[r], var.name, 1, "abduct-pre")[:, 0]
+                observed = sample_preimage(lp, iv.mapping, observed, u_pre)
             noise.noise[var.name] = abduct_gumbel(lp, observed, u_max, u_rest)
         return noise
 
@@ -298,26 +319,34 @@ class SDSCM:
                 + (f"missing {missing}" if missing else "") + ("; " if extra and missing else "")
                 + (f"not parents: {extra}" if extra else "")
             )
-        iv = self.interventions.get(variable)
-        if iv is not None and iv.is_hard:
-            probs = np.zeros(var.size)
-            probs[iv.index] = 1.0
-        elif iv is not None:
-            probs = np.exp(iv.log_probs)
-        else:
-            row = [parse_interventions({p: self.variable(p).values}, {p: parents[p]})[p].index
-                   for p in var.parents]
-            lp, _ = mechanism_log_probs(self.memo, self.variables, var,
-                                        np.asarray([row], dtype=np.int64).reshape(1, -1))
-            probs = np.exp(lp[0])
+        row = [parse_interventions({p: self.variable(p).values}, {p: parents[p]})[p].index
+               for p in var.parents]
+        lp = intervened_log_probs(self.memo, self.variables, var, self.interventions.get(variable),
+                                  np.asarray([row], dtype=np.int64).reshape(1, -1))
+        probs = np.exp(lp[0])
         return pd.Series(probs, index=pd.Index(var.values, name=variable), name="probability")
 
     def exact(self, variables: list[str] | str | None = None,
-              max_states: int = DEFAULT_MAX_STATES) -> pd.DataFrame:
-        """Exact joint (or marginal) distribution over `variables` by enumeration; small models only."""
+              max_states: int = DEFAULT_MAX_STATES, *, evidence: Mapping[str, Any] | None = None) -> pd.DataFrame:
+        """Exact joint (or marginal) distribution over `variables` by enumeration; small models only.
+
+        With `evidence={"X": value, ...}` the table is the conditional P(variables | evidence) (pgmpy's
+        `query(variables, evidence)`), in this model after its interventions; evidence of probability
+        zero is refused."""
         if isinstance(variables, str):
             variables = [variables]
-        states, probs = enumerate_joint(self.memo, self.variables, self.interventions, max_states)
+        observed = parse_evidence(self.domains, evidence) if evidence else {}
+        states, probs = enumerate_joint(self.memo, self.variables, self.interventions, max_states, observed)
+        if observed:
+            total = float(probs.sum())
+            if not total > 0.0:
+                given = ", ".join(f"{k}={self.domains[k][i]}" for k, i in observed.items())
+                raise QueryError(
+                    f"the evidence {given} has probability zero in this model"
+                    + (f" (under {describe_interventions(self.interventions)})" if self.interventions else "")
+                    + ", so nothing can be conditioned on it; check the values or drop some evidence"
+                )
+            probs = probs / total
         return exact_table(self.variables, states, probs, variables)
 
     def _provenance(self, **extra: Any) -> dict[str, Any]:

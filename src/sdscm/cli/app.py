@@ -36,6 +36,7 @@ from sdscm.cli.common import (  # noqa: E402
     err_console,
     load_intervened_model,
     load_model,
+    parse_assignments,
     parse_do,
     run_guarded,
     units_metadata,
@@ -149,6 +150,8 @@ def exact(
     var: list[str] = typer.Option([], "--var", help="Variables to keep (default: all); repeatable."),
     do: list[str] = typer.Option([], "--do", help="Hard intervention VAR=VALUE; repeatable."),
     soft: list[str] = typer.Option([], "--soft", help="Soft intervention."),
+    evidence: list[str] = typer.Option(
+        [], "--evidence", help="Condition on VAR=VALUE (the table is P(vars | evidence), as pgmpy's query); repeatable."),
     variant: Optional[int] = VariantOpt,
     max_states: int = typer.Option(100_000, "--max-states", help="Refuse larger joint spaces."),
     out: Optional[Path] = typer.Option(None, "--out", help="Write the table (.csv/.parquet) instead of printing."),
@@ -156,13 +159,18 @@ def exact(
     cache: Optional[Path] = CacheOpt,
     no_cache: bool = NoCacheOpt,
 ) -> None:
-    """Exact (interventional) distribution by enumeration, for small models."""
+    """Exact (interventional, conditional) distribution by enumeration, for small models."""
 
     def body() -> None:
         if out is not None:
             check_output_path(out, FRAME_SUFFIXES)
+        given: dict[str, object] = dict(parse_assignments(evidence, "--evidence"))
         target = load_intervened_model(file, variant, model, None, cache, no_cache, do, soft)
-        table = target.exact(var or None, max_states=max_states)
+        for name, value in list(given.items()):  # a digit string that is no label is a 0-based index
+            labels = target.domains.get(name)
+            if labels is not None and value not in labels and str(value).isdigit():
+                given[name] = int(str(value))
+        table = target.exact(var or None, max_states=max_states, evidence=given or None)
         if out is not None:
             write_frame(table, out)
             console.print(f"wrote {len(table)} states to {out}", highlight=False)

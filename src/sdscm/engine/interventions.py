@@ -1,11 +1,13 @@
-"""Interventions: hard `do(X=v)` and soft (a replacement distribution), parsed and checked."""
+"""Interventions: hard `do(X=v)`, soft (a replacement distribution) and functional
+(`do(X := f(X))`, DoWhy gcm's callables over the current value), parsed and checked."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
+from scipy.special import logsumexp
 
 from sdscm.errors import QueryError
 from sdscm.spec.messages import did_you_mean
@@ -36,16 +38,65 @@ class Soft:
 
 @dataclass(frozen=True)
 class Intervention:
-    """A parsed intervention on one variable: `index` for hard, `log_probs` for soft."""
+    """A parsed intervention on one variable: `index` for hard, `log_probs` for soft, `mapping` for
+    functional (value index i -> mapping[i]: the variable takes its mechanism's value, then `f`)."""
 
     variable: str
     index: int | None = None
     log_probs: np.ndarray | None = None
     label: str = ""
+    mapping: np.ndarray | None = None
 
     @property
     def is_hard(self) -> bool:
         return self.index is not None
+
+    @property
+    def is_functional(self) -> bool:
+        return self.mapping is not None
+
+
+def push_forward(log_probs: np.ndarray, mapping: np.ndarray) -> np.ndarray:
+    """Log-probabilities (n, k) of f(X) when X has `log_probs` (n, k) and f is the index map `mapping`."""
+    out = np.full(log_probs.shape, -np.inf)
+    for target in np.unique(mapping):
+        out[:, target] = logsumexp(log_probs[:, mapping == target], axis=1)
+    return out
+
+
+def sample_preimage(log_probs: np.ndarray, mapping: np.ndarray, observed: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """For each row, a value i with mapping[i] == observed, drawn with probability proportional to
+    exp(log_probs[i]) by inverting the CDF at the uniform u: the posterior of X given f(X) = observed."""
+    weights = np.where(mapping[None, :] == observed[:, None], np.exp(log_probs), 0.0)
+    cdf = np.cumsum(weights, axis=1)
+    target = u * cdf[:, -1]
+    chosen = (cdf < target[:, None]).sum(axis=1)
+    # rounding can step past the last admissible value: take the last one with weight
+    last = weights.shape[1] - 1 - np.argmax(weights[:, ::-1] > 0, axis=1)
+    return np.minimum(chosen, last)
+
+
+def _tabulate(variable: str, values: Sequence[str], function: Callable[[str], Any]) -> np.ndarray:
+    """A callable intervention as an index map: `function` is called once on every value label and
+    must return a value label (or a 0-based index) of the same variable."""
+    mapping = np.zeros(len(values), dtype=np.int64)
+    for i, label in enumerate(values):
+        try:
+            result = function(label)
+        except Exception as exc:  # the user's function: report what it did, wherever it failed
+            raise QueryError(
+                f"intervention on '{variable}': the function raised {type(exc).__name__}: {exc} when called "
+                f"on the value {label!r}; it must map each of {list(values)} to one of them"
+            ) from exc
+        try:
+            mapping[i] = _resolve_value(variable, values, result)
+        except QueryError:
+            raise QueryError(
+                f"intervention on '{variable}': the function maps {label!r} to {result!r}, which is not a "
+                f"value of '{variable}'; it must return one of {list(values)} (text SCMs have no arithmetic, "
+                "so write e.g. lambda x: 'b' if x == 'a' else x)"
+            ) from None
+    return mapping
 
 
 def _resolve_value(variable: str, values: Sequence[str], value: Any) -> int:
@@ -94,7 +145,8 @@ def _soft_log_probs(variable: str, values: Sequence[str], soft: Soft) -> np.ndar
 def parse_interventions(
     domains: Mapping[str, Sequence[str]], interventions: Mapping[str, Any]
 ) -> dict[str, Intervention]:
-    """Check and parse `{variable: value | index | Soft | {label: p} }` against the model's domains."""
+    """Check and parse `{variable: value | index | Soft | {label: p} | callable}` against the model's
+    domains (a callable maps the variable's value label to a label, as in DoWhy gcm)."""
     parsed: dict[str, Intervention] = {}
     problems: list[str] = []
     for variable, value in interventions.items():
@@ -111,6 +163,14 @@ def parse_interventions(
                 parsed[variable] = Intervention(
                     variable, log_probs=_soft_log_probs(variable, values, value), label=f"~{value.describe()}"
                 )
+            elif callable(value):
+                mapping = _tabulate(variable, values, value)
+                if len(set(mapping.tolist())) == 1:  # a constant function is the atomic do(X=v)
+                    idx = int(mapping[0])
+                    parsed[variable] = Intervention(variable, index=idx, label=f"={values[idx]}")
+                else:
+                    pairs = ", ".join(f"{values[i]}->{values[j]}" for i, j in enumerate(mapping) if i != j)
+                    parsed[variable] = Intervention(variable, mapping=mapping, label=f":=f({pairs or 'identity'})")
             else:
                 idx = _resolve_value(variable, values, value)
                 parsed[variable] = Intervention(variable, index=idx, label=f"={values[idx]}")

@@ -12,7 +12,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from sdscm.engine.compiled import CompiledVariable
-from sdscm.engine.interventions import Intervention
+from sdscm.engine.interventions import Intervention, push_forward
 from sdscm.engine.mechanisms import mechanism_log_probs
 from sdscm.engine.noise_sources import NoiseSource
 from sdscm.engine.score_memo import ScoreMemo
@@ -54,7 +54,9 @@ def evaluate_world(
     """Run the SD-SCM forward for all units at once.
 
     `held` maps variables to value indices kept from another world (non-descendants in
-    counterfactuals, or observed values); their distributions are still computed.
+    counterfactuals, or observed values); their distributions are still computed. A functional
+    intervention `X := f(X)` applies f to the drawn (or held) value; the recorded distribution
+    of X is then f's push-forward of the mechanism.
     `noise` may be None only when every non-intervened variable is held.
     """
     interventions = dict(interventions or {})
@@ -70,18 +72,28 @@ def evaluate_world(
         if iv is not None and iv.is_hard:
             lp = np.full((n, var.size), -np.inf)
             lp[:, iv.index] = 0.0
-        elif iv is not None:
+            values[:, var.index] = iv.index
+            log_probs.append(lp)
+            scores.append(raw)
+            if on_variable is not None:
+                on_variable(var)
+            continue
+        if iv is not None and iv.log_probs is not None:
             lp = np.broadcast_to(iv.log_probs, (n, var.size)).copy()
         else:
             lp, raw = mechanism_log_probs(memo, variables, var, values[:, list(var.parent_index)])
-        if iv is not None and iv.is_hard:
-            values[:, var.index] = iv.index
-        elif var.name in held:
-            values[:, var.index] = held[var.name]
+        if var.name in held:
+            drawn = np.asarray(held[var.name], dtype=np.int64)
         else:
             if noise is None:
                 raise ValueError(f"no noise source for variable {var.name!r}")
-            values[:, var.index] = gumbel_max(lp, noise.gumbel(var.name, unit_ids, var.size))
+            drawn = gumbel_max(lp, noise.gumbel(var.name, unit_ids, var.size))
+        if iv is not None and iv.mapping is not None:
+            # do(X := f(X)): the mechanism's value (drawn, or held from the observed world), then f
+            values[:, var.index] = iv.mapping[drawn]
+            lp = push_forward(lp, iv.mapping)
+        else:
+            values[:, var.index] = drawn
         log_probs.append(lp)
         scores.append(raw)
         if on_variable is not None:
