@@ -1,63 +1,205 @@
-"""A layered top-to-bottom picture of the DAG (roots on top), written as PNG/SVG/PDF."""
+"""A layered top-to-bottom picture of the DAG (roots on top), written as PNG/SVG/PDF.
+
+Layout (pure functions, tested apart from drawing): nodes go to topological layers (longest path from a
+root), the order within each layer is chosen by barycenter sweeps that reduce edge crossings, and a layer
+wider than :data:`MAX_PER_ROW` is folded into staggered sub-rows. Drawing measures every wrapped label with
+the renderer, sizes each node box to its label and the canvas to the layout (axes in inches, so nothing is
+scaled after measuring), draws edges behind the boxes ending at their borders, and adds a legend of the
+node roles.
+"""
 
 from __future__ import annotations
 
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import networkx as nx
 
-from sdscm.graph.dag import build_graph, layers
-from sdscm.results.figures import pyplot, save_figure
+from sdscm.graph.dag import build_graph
+from sdscm.results.figures import new_figure, save_figure
 from sdscm.spec.schema import ModelFile
 
+MAX_PER_ROW = 7  # nodes per drawn row; wider layers fold into staggered sub-rows
+WRAP = 16  # characters per label line
+FONT_SIZE = 9
+GAP_X, GAP_Y, MARGIN = 0.35, 0.75, 0.25  # inches between boxes, between rows, around the drawing
+PAD = 0.09  # inches between a label and its box
+RAD = 0.2  # curvature of edges that skip layers (they bow out instead of running through boxes)
+DPI = 120
 
-def layered_positions(graph: nx.DiGraph) -> dict[str, tuple[float, float]]:
-    """Node positions: one row per depth, roots on top, rows centred, order kept within a row."""
-    depth = layers(graph)
-    rows: dict[int, list[str]] = {}
-    for node in graph.nodes:  # insertion order = the file's order
-        rows.setdefault(depth[node], []).append(node)
-    pos: dict[str, tuple[float, float]] = {}
-    for level, nodes in rows.items():
-        width = len(nodes)
-        for i, node in enumerate(nodes):
-            pos[node] = (i - (width - 1) / 2.0, -float(level))
-    return pos
+ROLE_COLORS = {  # role -> (fill colour, legend text)
+    "treatment": ("#f4a261", "treatment"),
+    "outcome": ("#2a9d8f", "outcome"),
+    "exogenous": ("#d9d9d9", "exogenous (hidden in the hidden view)"),
+    "endogenous": ("#a8dadc", "endogenous"),
+}
 
 
-def draw_dag(spec: ModelFile, path: str | Path, title: str | None = None) -> Path:
-    """Draw the DAG, exogenous variables shaded, treatment/outcome outlined when declared."""
-    plt = pyplot()
-    graph = build_graph(spec)
-    pos = layered_positions(graph)
-    n_rows = 1 + max((-y for _, y in pos.values()), default=0)
-    n_cols = max((sum(1 for p in pos.values() if p[1] == y) for y in {p[1] for p in pos.values()}), default=1)
-    fig, ax = plt.subplots(figsize=(max(6.0, 2.3 * n_cols), max(4.0, 1.3 * n_rows + 1)))
-    roles: dict[str, str] = {}
+def ordered_layers(graph: nx.DiGraph, sweeps: int = 8) -> list[list[str]]:
+    """Nodes by topological layer (layer = longest path from a root), each layer ordered to reduce crossings.
+
+    Starts from the file's order and alternates down and up sweeps in which each node moves to the mean
+    position of its neighbours in the layer above (below); keeps the order with the fewest crossings."""
+    file_order = {n: i for i, n in enumerate(graph.nodes)}
+    rows = [sorted(g, key=file_order.__getitem__) for g in nx.topological_generations(graph)]
+    best, best_crossings = [list(r) for r in rows], crossings(graph, rows)
+    for sweep in range(sweeps):
+        down = sweep % 2 == 0
+        indices = range(1, len(rows)) if down else range(len(rows) - 2, -1, -1)
+        for i in indices:
+            ref = rows[i - 1] if down else rows[i + 1]
+            where = {n: k for k, n in enumerate(ref)}
+            current = {n: k for k, n in enumerate(rows[i])}
+
+            def centre(node: str) -> float:
+                near = graph.predecessors(node) if down else graph.successors(node)
+                ks = [where[m] for m in near if m in where]
+                return sum(ks) / len(ks) if ks else current[node] * max(1, len(ref)) / max(1, len(rows[i]))
+
+            rows[i] = sorted(rows[i], key=lambda n: (centre(n), current[n]))
+        count = crossings(graph, rows)
+        if count < best_crossings:
+            best, best_crossings = [list(r) for r in rows], count
+    return best
+
+
+def crossings(graph: nx.DiGraph, rows: list[list[str]]) -> int:
+    """Crossings between edges joining adjacent layers (edges over several layers count by their ends)."""
+    pos = {n: (i, k) for i, row in enumerate(rows) for k, n in enumerate(row)}
+    edges = [(pos[u], pos[v]) for u, v in graph.edges]
+    total = 0
+    for a in range(len(edges)):
+        (ru, ku), (rv, kv) = edges[a]
+        for b in range(a + 1, len(edges)):
+            (su, lu), (sv, lv) = edges[b]
+            if (ru, rv) == (su, sv) and (ku - lu) * (kv - lv) < 0:
+                total += 1
+    return total
+
+
+def fold(row: list[str], per_row: int = MAX_PER_ROW) -> list[list[str]]:
+    """Split a long layer into sub-rows, dealing nodes in turn so each sub-row keeps the left-to-right order."""
+    count = -(-len(row) // per_row)
+    return [row[k::count] for k in range(count)] if count > 1 else [row]
+
+
+def node_roles(spec: ModelFile, graph: nx.DiGraph) -> dict[str, str]:
+    """Role of each node for its colour: the benchmark's treatment and outcome, else the file's exogenous flag."""
+    roles = {n: "exogenous" if graph.nodes[n].get("exogenous") else "endogenous" for n in graph.nodes}
     if spec.benchmark is not None:
         roles[spec.benchmark.treatment] = "treatment"
         roles[spec.benchmark.outcome] = "outcome"
-    colors = []
-    for node in graph.nodes:
-        if roles.get(node) == "treatment":
-            colors.append("#f4a261")
-        elif roles.get(node) == "outcome":
-            colors.append("#2a9d8f")
-        elif graph.nodes[node].get("exogenous"):
-            colors.append("#d9d9d9")
-        else:
-            colors.append("#a8dadc")
-    nx.draw_networkx_edges(
-        graph, pos, ax=ax, arrows=True, arrowsize=14, edge_color="#555555",
-        connectionstyle="arc3,rad=0.08", node_size=2600, width=0.9,
-    )
-    nx.draw_networkx_nodes(graph, pos, ax=ax, node_color=colors, node_size=2600, edgecolors="#333333")
-    labels = {n: "\n".join(textwrap.wrap(n, 12)) for n in graph.nodes}
-    nx.draw_networkx_labels(graph, pos, labels=labels, ax=ax, font_size=8)
-    ax.set_title(title or spec.name)
+    return roles
+
+
+def wrap_label(name: str, width: int = WRAP) -> str:
+    """The whole name on lines of at most `width` characters (long words are split, never cut off)."""
+    return "\n".join(textwrap.wrap(name.replace("_", "_\u200b"), width, break_on_hyphens=True)).replace("\u200b", "") or name
+
+
+@dataclass
+class Box:
+    """A node's box in inches: centre and size."""
+
+    x: float
+    y: float
+    w: float
+    h: float
+
+
+def place(rows: list[list[str]], sizes: dict[str, tuple[float, float]], top: float) -> dict[str, Box]:
+    """Boxes row by row from `top` down, each drawn row centred at x = 0; folded sub-rows are staggered."""
+    boxes: dict[str, Box] = {}
+    y = top
+    for row in rows:
+        parts = fold(row)
+        for j, part in enumerate(parts):
+            height = max(sizes[n][1] for n in part)
+            total = sum(sizes[n][0] for n in part) + GAP_X * (len(part) - 1)
+            shift = (j - (len(parts) - 1) / 2) * 0.5 * (total / max(1, len(part))) if len(parts) > 1 else 0.0
+            x = -total / 2 + shift
+            for n in part:
+                w, h = sizes[n]
+                boxes[n] = Box(x + w / 2, y - height / 2, w, h)
+                x += w + GAP_X
+            y -= height + GAP_Y * (0.6 if j < len(parts) - 1 else 1.0)
+    return boxes
+
+
+def dag_figure(spec: ModelFile, title: str | None = None) -> Any:
+    """The DAG of `spec` as a Figure sized to its layout (see the module docstring)."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Patch
+
+    graph = build_graph(spec)
+    roles = node_roles(spec, graph)
+    labels = {n: wrap_label(n) for n in graph.nodes}
+    probe = new_figure(layout=None, dpi=DPI)
+    renderer = probe.canvas.get_renderer()
+
+    def size(text: str, **kw: Any) -> tuple[float, float]:
+        t = probe.text(0, 0, text, fontsize=kw.get("fontsize", FONT_SIZE), **{k: v for k, v in kw.items() if k != "fontsize"})
+        box = t.get_window_extent(renderer)
+        t.remove()
+        return box.width / DPI, box.height / DPI
+
+    sizes = {n: (max(0.55, size(labels[n])[0] + 2 * PAD), size(labels[n])[1] + 2 * PAD) for n in graph.nodes}
+    rows = ordered_layers(graph)
+    used = [r for r in ROLE_COLORS if r in set(roles.values())]
+    handles: list[Any] = [Patch(facecolor=ROLE_COLORS[r][0], edgecolor="#333333", label=ROLE_COLORS[r][1]) for r in used]
+    handles.append(Line2D([], [], color="#555555", marker=">", markersize=5, label="causes (parent → child)"))
+    legend = probe.legend(handles=handles, loc="lower left", ncols=len(handles), fontsize=8, frameon=False)
+    legend_w, legend_h = (legend.get_window_extent(renderer).width / DPI, legend.get_window_extent(renderer).height / DPI)
+    title = title or spec.name
+    title_text = "\n".join(textwrap.wrap(title, 70)) or title
+    title_w, title_h = size(title_text, fontsize=11)
+    probe.clear()
+
+    boxes = place(rows, sizes, top=0.0)
+    layer_of = {n: i for i, row in enumerate(rows) for n in row}
+    rads = {(u, v): 0.0 if layer_of[v] - layer_of[u] <= 1 else (RAD if k % 2 else -RAD)
+            for k, (u, v) in enumerate(graph.edges)}
+    left = min((b.x - b.w / 2 for b in boxes.values()), default=0.0)
+    right = max((b.x + b.w / 2 for b in boxes.values()), default=0.0)
+    for (u, v), rad in rads.items():  # an arc3 curve bows out by up to rad x length / 2 from its chord
+        if rad:
+            bu, bv = boxes[u], boxes[v]
+            length = ((bu.x - bv.x) ** 2 + (bu.y - bv.y) ** 2) ** 0.5
+            mid = (bu.x + bv.x) / 2
+            left, right = min(left, mid - abs(rad) * length / 2 - 0.1), max(right, mid + abs(rad) * length / 2 + 0.1)
+    bottom = min((b.y - b.h / 2 for b in boxes.values()), default=0.0)
+    width = max(right - left, legend_w, title_w) + 2 * MARGIN
+    height = (0.0 - bottom) + title_h + legend_h + 4 * MARGIN
+    fig = new_figure(layout=None, figsize=(width, height), dpi=DPI)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_xlim(0, width)
+    ax.set_ylim(0, height)
     ax.axis("off")
-    fig.tight_layout()
-    save_figure(fig, path, dpi=120)
-    plt.close(fig)
-    return Path(path)
+    dx = width / 2 - (left + right) / 2
+    dy = height - 2 * MARGIN - title_h
+    patches: dict[str, Any] = {}
+    for n, b in boxes.items():
+        x, y = b.x + dx, b.y + dy
+        patch = FancyBboxPatch((x - b.w / 2, y - b.h / 2), b.w, b.h, boxstyle="round,pad=0,rounding_size=0.08",
+                               facecolor=ROLE_COLORS[roles[n]][0], edgecolor="#333333", lw=1.0, zorder=2,
+                               gid=f"node:{n}")  # the gid names the node in SVG output (and for tests)
+        ax.add_patch(patch)
+        patches[n] = patch
+        ax.text(x, y, labels[n], ha="center", va="center", fontsize=FONT_SIZE, zorder=3, linespacing=1.15)
+    for (u, v), rad in rads.items():
+        bu, bv = boxes[u], boxes[v]
+        ax.add_patch(FancyArrowPatch((bu.x + dx, bu.y + dy), (bv.x + dx, bv.y + dy), patchA=patches[u],
+                                     patchB=patches[v], shrinkA=0, shrinkB=0, arrowstyle="-|>", mutation_scale=11,
+                                     connectionstyle=f"arc3,rad={rad}", color="#555555", lw=0.9, zorder=1,
+                                     gid=f"edge:{u}->{v}"))
+    ax.text(width / 2, height - MARGIN, title_text, ha="center", va="top", fontsize=11)
+    ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, MARGIN / height), ncols=len(handles),
+              fontsize=8, frameon=False, borderaxespad=0)
+    return fig
+
+
+def draw_dag(spec: ModelFile, path: str | Path, title: str | None = None) -> Path:
+    """Draw the DAG of `spec` to `path` (format from the suffix): layered, labels whole, with a role legend."""
+    return save_figure(dag_figure(spec, title), path, dpi=DPI)
