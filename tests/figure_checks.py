@@ -1,5 +1,5 @@
-"""Checks that a matplotlib figure reads: every drawn text whole, inside the canvas, not overlapping another
-text, and every axes labelled. Shared by the figure tests.
+"""Checks that a matplotlib figure reads: every drawn text whole (inside the canvas and not cut by its
+clip box), not overlapping another text, and every axes labelled. Shared by the figure tests.
 
 The texts checked are the ones the Agg renderer actually draws (recorded from ``draw_text`` during
 ``fig.canvas.draw()``), so tick labels of ticks outside the view, hidden axes and empty strings are not
@@ -49,7 +49,8 @@ def _overlap(a: Bbox, b: Bbox) -> float:
 
 
 def text_faults(fig: Figure) -> list[str]:
-    """Texts outside the canvas, and pairs of texts whose boxes overlap (empty when the figure reads)."""
+    """Texts outside the canvas or cut by their clip box (e.g. the axes), and pairs of texts whose boxes
+    overlap (empty when the figure reads)."""
     texts = drawn_texts(fig)
     width, height = fig.bbox.width, fig.bbox.height
     faults = []
@@ -57,6 +58,10 @@ def text_faults(fig: Figure) -> list[str]:
         if box.x0 < -TOLERANCE_PX or box.y0 < -TOLERANCE_PX or box.x1 > width + TOLERANCE_PX \
                 or box.y1 > height + TOLERANCE_PX:
             faults.append(f"{t.get_text()!r} at {box.bounds} leaves the {width:.0f}x{height:.0f} canvas")
+        clip = t.get_clip_box() if t.get_clip_on() else None
+        if clip is not None and (box.x0 < clip.x0 - TOLERANCE_PX or box.y0 < clip.y0 - TOLERANCE_PX
+                                 or box.x1 > clip.x1 + TOLERANCE_PX or box.y1 > clip.y1 + TOLERANCE_PX):
+            faults.append(f"{t.get_text()!r} at {box.bounds} is cut off by its clip box {clip.bounds}")
     for i, (a, box_a) in enumerate(texts):
         for b, box_b in texts[i + 1:]:
             if _overlap(box_a, box_b) > TOLERANCE_PX:

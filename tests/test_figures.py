@@ -26,6 +26,7 @@ from sdscm.benchmark.describe import (
     propensity_figure,
     sate_vs_naive_figure,
 )
+from sdscm.benchmark.views import open_datasets
 from sdscm.evaluation import cate_table
 from sdscm.evaluation.report import ate_figure, cate_r2_figure, coverage_figure, write_report
 from sdscm.graph.dag import build_graph
@@ -121,8 +122,10 @@ def test_checker_catches_overlap_clipping_and_missing_labels() -> None:
     ax.text(0.5, 0.5, "one text")
     ax.text(0.5, 0.5, "another text")
     fig.text(0.95, 0.5, "far past the right edge")
+    ax.text(0.9, 0.1, "cut by the axes", clip_on=True)
     faults = text_faults(fig)
     assert any("overlaps" in f for f in faults) and any("leaves" in f for f in faults)
+    assert any("'cut by the axes'" in f and "clip box" in f for f in faults)
     with pytest.raises(AssertionError, match="no y label"):
         assert_figure_reads(fig)
 
@@ -156,6 +159,17 @@ def test_describe_figures_read(pooled, kind: str) -> None:
            "ite": lambda: ite_figure(p), "outcomes": lambda: outcomes_figure(p),
            "health": lambda: health_figure(table)}[kind]()
     assert_figure_reads(fig)
+
+
+@pytest.mark.parametrize("family", ["breast_cancer_family", "benchmark_family"])
+def test_describe_figures_read_on_the_committed_families(family: str) -> None:
+    """The same figures on the committed example families (real generated datasets)."""
+    p = _pool(open_datasets(ROOT / "examples" / family, "all"))
+    table = pd.DataFrame(p.rows)
+    for fig in (sate_vs_naive_figure(table), propensity_figure(p), ite_figure(p), outcomes_figure(p),
+                health_figure(table)):
+        if fig is not None:
+            assert_figure_reads(fig)
 
 
 def test_small_effects_get_a_scale_in_the_label_not_an_offset_text(pooled) -> None:

@@ -141,8 +141,7 @@ def forest_figure(result: AuditReportInput) -> Any:
             ax.set_ylim(-0.6, len(rows) + 0.6)
             ax.set_ylabel("variant")
             ax.set_title(_short(f"{result.setup.outcome} = {c['outcome_value']}", 90), loc="left")
-            ax.set_xlabel(_wrapped(f"change in P({_short(result.setup.outcome, 30)} = "
-                                   f"{_short(str(c['outcome_value']), 30)}): {contrast_label(result)}"))
+            ax.set_xlabel(_wrapped(f"change in the probability of the title's value: {contrast_label(result)}", 80))
             ax.grid(axis="x", color="#e5e5e5")
             ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
     return fig
@@ -188,8 +187,7 @@ def histogram_figure(result: AuditReportInput) -> Any:
             ax.axvline(0.0, color="black", lw=0.8)
             plain_ticks(ax, "x", nbins=6)
             ax.set_title(_short(f"{result.setup.outcome} = {c['outcome_value']}", 90), loc="left")
-            ax.set_xlabel(_wrapped(f"per-unit change in P({_short(result.setup.outcome, 30)} = "
-                                   f"{_short(str(c['outcome_value']), 30)}): {contrast_label(result)}"))
+            ax.set_xlabel(_wrapped(f"per-unit change in the probability of the title's value: {contrast_label(result)}", 80))
             ax.set_ylabel("units")
             ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
     return fig
