@@ -337,6 +337,30 @@ def test_dag_arrows_end_at_box_borders(name: str) -> None:
         assert -1.5 <= min(dist, key=abs) <= 3.0, (u, v, min(dist, key=abs))
 
 
+@pytest.mark.parametrize("name", EXAMPLES + ["random30"])
+def test_no_edge_runs_through_another_box(name: str) -> None:
+    """No drawn edge passes behind a box other than its two ends (which would read as a path through that
+    node): edges that skip layers go through waypoint slots, or curve around boxes in dense graphs."""
+    from matplotlib.patches import FancyBboxPatch
+
+    spec = random_dag_spec() if name == "random30" else load_spec(ROOT / "examples" / name)
+    fig = dag_figure(spec)
+    fig.canvas.draw()
+    ax = fig.get_axes()[0]
+    box_of = {p.get_gid()[5:]: p.get_window_extent() for p in ax.patches if isinstance(p, FancyBboxPatch)}
+    through = []
+    for arrow in (p for p in ax.patches if not isinstance(p, FancyBboxPatch)):
+        u, v = arrow.get_gid()[5:].split("->")
+        path = arrow.get_path().transformed(arrow.get_transform())
+        points = np.concatenate([poly for poly in path.to_polygons(closed_only=False)])
+        dense = np.concatenate([np.linspace(a, b, 12) for a, b in zip(points, points[1:])])
+        for node, box in box_of.items():
+            inner = box.expanded(1, 1).padded(-2)  # 2 px inside the border
+            if node not in (u, v) and any(inner.contains(x, y) for x, y in dense):
+                through.append(f"{u} -> {v} through {node}")
+    assert not through, through
+
+
 def test_layout_reduces_crossings_and_folds_wide_layers() -> None:
     """Barycenter ordering never has more crossings than the file order; a layer of 12 folds into two
     sub-rows that keep the order; the breast-cancer DAG needs more than one row."""

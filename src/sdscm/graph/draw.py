@@ -1,8 +1,11 @@
 """A layered top-to-bottom picture of the DAG (roots on top), written as PNG/SVG/PDF.
 
 Layout (pure functions, tested apart from drawing): nodes go to topological layers (longest path from a
-root), the order within each layer is chosen by barycenter sweeps that reduce edge crossings, and a layer
-wider than :data:`MAX_PER_ROW` is folded into staggered sub-rows. Drawing measures every wrapped label with
+root); an edge that skips layers gets a waypoint in each layer it passes (Sugiyama's dummy nodes), so it
+has its own slot there instead of running through a box; the order within each layer is chosen by
+barycenter sweeps that reduce edge crossings. Graphs too dense for waypoints (e.g. a complete DAG) draw
+such edges as arcs curved around the boxes, and a layer wider than :data:`MAX_PER_ROW` is folded into
+staggered sub-rows. Drawing measures every wrapped label with
 the renderer, sizes each node box to its label and the canvas to the layout (axes in inches, so nothing is
 scaled after measuring), draws edges behind the boxes ending at their borders, and adds a legend of the
 node roles.
@@ -26,8 +29,11 @@ WRAP = 16  # characters per label line
 FONT_SIZE = 9
 GAP_X, GAP_Y, MARGIN = 0.35, 0.75, 0.25  # inches between boxes, between rows, around the drawing
 PAD = 0.09  # inches between a label and its box
-RAD = 0.2  # curvature of edges that skip layers (they bow out instead of running through boxes)
+CURVES = (0.0, 0.12, -0.12, 0.25, -0.25, 0.4, -0.4, 0.6, -0.6, 0.8, -0.8, 1.0, -1.0)  # arc3 curvatures tried per edge, straightest first
 DPI = 120
+WAYPOINT_W, WAYPOINT_GAP = 0.12, 0.2  # inches: the slot an edge takes in a layer it passes through
+MAX_WAYPOINTS_PER_NODE = 3.0  # denser graphs (e.g. a complete DAG) get curved edges instead of waypoints
+MAX_WIDTH = 14.0  # inches: a layout with waypoints wider than this uses curved edges instead
 
 ROLE_COLORS = {  # role -> (fill colour, legend text)
     "treatment": ("#f4a261", "treatment"),
@@ -109,23 +115,89 @@ class Box:
     h: float
 
 
-def place(rows: list[list[str]], sizes: dict[str, tuple[float, float]], top: float) -> dict[str, Box]:
-    """Boxes row by row from `top` down, each drawn row centred at x = 0; folded sub-rows are staggered."""
-    boxes: dict[str, Box] = {}
+def place(rows: list[list[Any]], sizes: dict[Any, tuple[float, float]], top: float,
+          narrow: frozenset = frozenset()) -> dict[Any, Box]:
+    """Boxes row by row from `top` down, each drawn row centred at x = 0; folded sub-rows are staggered.
+    Items in `narrow` (edge waypoints) sit closer to their neighbours; rows with waypoints are not folded
+    (a waypoint's edge must stay within its own layer's row)."""
+    boxes: dict[Any, Box] = {}
     y = top
     for row in rows:
-        parts = fold(row)
+        parts = [row] if narrow else fold(row)
         for j, part in enumerate(parts):
             height = max(sizes[n][1] for n in part)
-            total = sum(sizes[n][0] for n in part) + GAP_X * (len(part) - 1)
+            gaps = [WAYPOINT_GAP if a in narrow or b in narrow else GAP_X for a, b in zip(part, part[1:])]
+            total = sum(sizes[n][0] for n in part) + sum(gaps)
             shift = (j - (len(parts) - 1) / 2) * 0.5 * (total / max(1, len(part))) if len(parts) > 1 else 0.0
             x = -total / 2 + shift
-            for n in part:
+            for n, gap in zip(part, gaps + [0.0]):
                 w, h = sizes[n]
-                boxes[n] = Box(x + w / 2, y - height / 2, w, h)
-                x += w + GAP_X
+                boxes[n] = Box(x + w / 2, y - height / 2, w, height if n in narrow else h)
+                x += w + gap
             y -= height + GAP_Y * (0.6 if j < len(parts) - 1 else 1.0)
     return boxes
+
+
+def with_waypoints(graph: nx.DiGraph) -> tuple[nx.DiGraph, dict[tuple[str, str], list[tuple]]]:
+    """The graph with each edge that skips layers replaced by a chain through one waypoint per skipped layer
+    (so ordering and placement give the edge its own slot there, and it never runs through a box)."""
+    depth = {n: i for i, g in enumerate(nx.topological_generations(graph)) for n in g}
+    chained = nx.DiGraph()
+    chained.add_nodes_from(graph.nodes)
+    chains: dict[tuple[str, str], list[tuple]] = {}
+    for u, v in graph.edges:
+        chains[(u, v)] = [("waypoint", u, v, k) for k in range(depth[u] + 1, depth[v])]
+        nx.add_path(chained, [u, *chains[(u, v)], v])
+    return chained, chains
+
+
+def through(stations: list[tuple[float, float, float]]) -> Any:
+    """The path of an edge through its waypoints: straight down through each row it crosses (station =
+    x, top, bottom of its slot) and S-curves with vertical ends in the gaps between rows, so any sideways
+    travel happens between rows, never beside a box."""
+    from matplotlib.path import Path as MplPath
+
+    x, _, bottom = stations[0]
+    verts, codes = [(x, bottom)], [MplPath.MOVETO]
+    for nx_, top, nbottom in stations[1:]:
+        k = (bottom - top) / 2
+        verts += [(x, bottom - k), (nx_, top + k), (nx_, top)]
+        codes += [MplPath.CURVE4] * 3
+        if nbottom != top:
+            verts.append((nx_, nbottom))
+            codes.append(MplPath.LINETO)
+        x, bottom = nx_, nbottom
+    return MplPath(verts, codes)
+
+
+def arc_points(a: tuple[float, float], b: tuple[float, float], rad: float, count: int = 48) -> list[tuple[float, float]]:
+    """Points on matplotlib's ``arc3,rad=rad`` curve from a to b (a quadratic Bezier; equal x/y scales)."""
+    (x1, y1), (x2, y2) = a, b
+    cx, cy = (x1 + x2) / 2 + rad * (y2 - y1), (y1 + y2) / 2 - rad * (x2 - x1)
+    out = []
+    for i in range(count + 1):
+        t = i / count
+        out.append(((1 - t) ** 2 * x1 + 2 * t * (1 - t) * cx + t ** 2 * x2,
+                    (1 - t) ** 2 * y1 + 2 * t * (1 - t) * cy + t ** 2 * y2))
+    return out
+
+
+def boxes_hit(boxes: dict[str, Box], u: str, v: str, rad: float, margin: float = 0.06) -> int:
+    """How many boxes other than u's and v's the edge u -> v drawn with curvature `rad` runs through."""
+    points = arc_points((boxes[u].x, boxes[u].y), (boxes[v].x, boxes[v].y), rad)
+    hits = 0
+    for n, b in boxes.items():
+        if n in (u, v):
+            continue
+        if any(abs(x - b.x) <= b.w / 2 + margin and abs(y - b.y) <= b.h / 2 + margin for x, y in points):
+            hits += 1
+    return hits
+
+
+def route(boxes: dict[str, Box], u: str, v: str, side: int = 1) -> float:
+    """The straightest curvature (of :data:`CURVES`) with which edge u -> v runs through the fewest other
+    boxes; between equal ones, the one bowing to `side` (+1/-1), so alternating sides keeps arcs balanced."""
+    return min(CURVES, key=lambda rad: (boxes_hit(boxes, u, v, rad), abs(rad), rad * side < 0))
 
 
 def dag_figure(spec: ModelFile, title: str | None = None) -> Any:
@@ -157,10 +229,21 @@ def dag_figure(spec: ModelFile, title: str | None = None) -> Any:
     title_w, title_h = size(title_text, fontsize=11)
     probe.clear()
 
-    boxes = place(rows, sizes, top=0.0)
-    layer_of = {n: i for i, row in enumerate(rows) for n in row}
-    rads = {(u, v): 0.0 if layer_of[v] - layer_of[u] <= 1 else (RAD if k % 2 else -RAD)
-            for k, (u, v) in enumerate(graph.edges)}
+    chained, chains = with_waypoints(graph)
+    waypoints = frozenset(w for chain in chains.values() for w in chain)
+    chained_rows = ordered_layers(chained)
+    boxes = {}
+    if len(waypoints) <= MAX_WAYPOINTS_PER_NODE * graph.number_of_nodes() and all(
+            sum(1 for n in r if n not in waypoints) <= MAX_PER_ROW for r in chained_rows):
+        boxes = place(chained_rows, {**sizes, **{w: (WAYPOINT_W, 0.0) for w in waypoints}}, top=0.0, narrow=waypoints)
+        if max(b.x + b.w / 2 for b in boxes.values()) - min(b.x - b.w / 2 for b in boxes.values()) > MAX_WIDTH:
+            boxes = {}
+    if boxes:
+        rads = {edge: 0.0 for edge in graph.edges}
+    else:  # too dense for a slot per skipped layer: curve each edge around the boxes instead
+        chains = {edge: [] for edge in graph.edges}
+        boxes = place(rows, sizes, top=0.0)
+        rads = {(u, v): route(boxes, u, v, 1 if k % 2 else -1) for k, (u, v) in enumerate(graph.edges)}
     left = min((b.x - b.w / 2 for b in boxes.values()), default=0.0)
     right = max((b.x + b.w / 2 for b in boxes.values()), default=0.0)
     for (u, v), rad in rads.items():  # an arc3 curve bows out by up to rad x length / 2 from its chord
@@ -180,7 +263,8 @@ def dag_figure(spec: ModelFile, title: str | None = None) -> Any:
     dx = width / 2 - (left + right) / 2
     dy = height - 2 * MARGIN - title_h
     patches: dict[str, Any] = {}
-    for n, b in boxes.items():
+    for n in graph.nodes:
+        b = boxes[n]
         x, y = b.x + dx, b.y + dy
         patch = FancyBboxPatch((x - b.w / 2, y - b.h / 2), b.w, b.h, boxstyle="round,pad=0,rounding_size=0.08",
                                facecolor=ROLE_COLORS[roles[n]][0], edgecolor="#333333", lw=1.0, zorder=2,
@@ -190,6 +274,14 @@ def dag_figure(spec: ModelFile, title: str | None = None) -> Any:
         ax.text(x, y, labels[n], ha="center", va="center", fontsize=FONT_SIZE, zorder=3, linespacing=1.15)
     for (u, v), rad in rads.items():
         bu, bv = boxes[u], boxes[v]
+        if chains[(u, v)]:
+            slots = [boxes[w] for w in chains[(u, v)]]
+            path = through([(bu.x + dx, bu.y + dy - bu.h / 2, bu.y + dy - bu.h / 2),
+                            *[(b.x + dx, b.y + dy + b.h / 2, b.y + dy - b.h / 2) for b in slots],
+                            (bv.x + dx, bv.y + dy + bv.h / 2, bv.y + dy + bv.h / 2)])
+            ax.add_patch(FancyArrowPatch(path=path, arrowstyle="-|>", mutation_scale=11, color="#555555", lw=0.9,
+                                         zorder=1, gid=f"edge:{u}->{v}"))
+            continue
         ax.add_patch(FancyArrowPatch((bu.x + dx, bu.y + dy), (bv.x + dx, bv.y + dy), patchA=patches[u],
                                      patchB=patches[v], shrinkA=0, shrinkB=0, arrowstyle="-|>", mutation_scale=11,
                                      connectionstyle=f"arc3,rad={rad}", color="#555555", lw=0.9, zorder=1,
