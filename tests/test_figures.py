@@ -337,6 +337,29 @@ def test_dag_arrows_end_at_box_borders(name: str) -> None:
         assert -1.5 <= min(dist, key=abs) <= 3.0, (u, v, min(dist, key=abs))
 
 
+@pytest.mark.parametrize("name", ["statin_heart.yaml", "toy_confounder.yaml", "random30"])
+def test_arrowheads_into_a_node_are_spread(name: str) -> None:
+    """Edges into one node end at distinct points of its top border (at least 6 px apart), so every
+    arrowhead stays visible, and they leave their parent's bottom border at distinct points too."""
+    from matplotlib.patches import FancyBboxPatch
+
+    spec = random_dag_spec() if name == "random30" else load_spec(ROOT / "examples" / name)
+    fig = dag_figure(spec)
+    fig.canvas.draw()
+    ax = fig.get_axes()[0]
+    ends: dict[str, list] = {}
+    starts: dict[str, list] = {}
+    for arrow in (p for p in ax.patches if not isinstance(p, FancyBboxPatch)):
+        u, v = arrow.get_gid()[5:].split("->")
+        line = arrow.get_path().transformed(arrow.get_transform()).to_polygons(closed_only=False)[0]
+        starts.setdefault(u, []).append(line[0])
+        ends.setdefault(v, []).append(line[-1])
+    for points in list(ends.values()) + list(starts.values()):
+        for i, a in enumerate(points):
+            for b in points[i + 1:]:
+                assert np.hypot(*(np.asarray(a) - np.asarray(b))) >= 6
+
+
 @pytest.mark.parametrize("name", EXAMPLES + ["random30"])
 def test_no_edge_runs_through_another_box(name: str) -> None:
     """No drawn edge passes behind a box other than its two ends (which would read as a path through that

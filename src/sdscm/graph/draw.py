@@ -24,7 +24,7 @@ from sdscm.graph.dag import build_graph
 from sdscm.results.figures import new_figure, save_figure
 from sdscm.spec.schema import ModelFile
 
-MAX_PER_ROW = 7  # nodes per drawn row; wider layers fold into staggered sub-rows
+MAX_PER_ROW = 10  # nodes per drawn row; wider layers fold into staggered sub-rows
 WRAP = 16  # characters per label line
 FONT_SIZE = 9
 GAP_X, GAP_Y, MARGIN = 0.35, 0.75, 0.25  # inches between boxes, between rows, around the drawing
@@ -153,7 +153,7 @@ def with_waypoints(graph: nx.DiGraph) -> tuple[nx.DiGraph, dict[tuple[str, str],
 
 def through(stations: list[tuple[float, float, float]]) -> Any:
     """The path of an edge through its waypoints: straight down through each row it crosses (station =
-    x, top, bottom of its slot) and S-curves with vertical ends in the gaps between rows, so any sideways
+    x, top, bottom of its slot) and S-curves with vertical ends in the gaps between rows (an edge between adjacent rows is one S-curve), so any sideways
     travel happens between rows, never beside a box."""
     from matplotlib.path import Path as MplPath
 
@@ -168,6 +168,27 @@ def through(stations: list[tuple[float, float, float]]) -> Any:
             codes.append(MplPath.LINETO)
         x, bottom = nx_, nbottom
     return MplPath(verts, codes)
+
+
+def edge_ports(graph: nx.DiGraph, boxes: dict[Any, Box], chains: dict[tuple[str, str], list[tuple]],
+               inset: float = 0.1) -> dict[tuple[str, str], tuple[float, float]]:
+    """Where each edge leaves its parent's bottom border and enters its child's top border (x, inches):
+    a node's edges are spread evenly along its border in the left-to-right order of where they go (come
+    from), so arrowheads never land on one another and edges do not cross at the box."""
+    def spread(box: Box, i: int, k: int) -> float:
+        usable = max(box.w - 2 * inset, 0.0)
+        return box.x - usable / 2 + usable * (i + 0.5) / k
+
+    out_x: dict[tuple[str, str], float] = {}
+    in_x: dict[tuple[str, str], float] = {}
+    for n in graph.nodes:
+        outs = sorted(graph.out_edges(n), key=lambda e: boxes[chains[e][0] if chains[e] else e[1]].x)
+        for i, e in enumerate(outs):
+            out_x[e] = spread(boxes[n], i, len(outs))
+        ins = sorted(graph.in_edges(n), key=lambda e: boxes[chains[e][-1] if chains[e] else e[0]].x)
+        for i, e in enumerate(ins):
+            in_x[e] = spread(boxes[n], i, len(ins))
+    return {e: (out_x[e], in_x[e]) for e in graph.edges}
 
 
 def arc_points(a: tuple[float, float], b: tuple[float, float], rad: float, count: int = 48) -> list[tuple[float, float]]:
@@ -238,30 +259,32 @@ def dag_figure(spec: ModelFile, title: str | None = None) -> Any:
         boxes = place(chained_rows, {**sizes, **{w: (WAYPOINT_W, 0.0) for w in waypoints}}, top=0.0, narrow=waypoints)
         if max(b.x + b.w / 2 for b in boxes.values()) - min(b.x - b.w / 2 for b in boxes.values()) > MAX_WIDTH:
             boxes = {}
+    ports: dict[tuple[str, str], tuple[float, float]] = {}
     if boxes:
         rads = {edge: 0.0 for edge in graph.edges}
+        ports = edge_ports(graph, boxes, chains)
     else:  # too dense for a slot per skipped layer: curve each edge around the boxes instead
         chains = {edge: [] for edge in graph.edges}
         boxes = place(rows, sizes, top=0.0)
         rads = {(u, v): route(boxes, u, v, 1 if k % 2 else -1) for k, (u, v) in enumerate(graph.edges)}
     left = min((b.x - b.w / 2 for b in boxes.values()), default=0.0)
     right = max((b.x + b.w / 2 for b in boxes.values()), default=0.0)
-    for (u, v), rad in rads.items():  # an arc3 curve bows out by up to rad x length / 2 from its chord
-        if rad:
-            bu, bv = boxes[u], boxes[v]
-            length = ((bu.x - bv.x) ** 2 + (bu.y - bv.y) ** 2) ** 0.5
-            mid = (bu.x + bv.x) / 2
-            left, right = min(left, mid - abs(rad) * length / 2 - 0.1), max(right, mid + abs(rad) * length / 2 + 0.1)
     bottom = min((b.y - b.h / 2 for b in boxes.values()), default=0.0)
+    top = max((b.y + b.h / 2 for b in boxes.values()), default=0.0)
+    for (u, v), rad in rads.items():  # curved edges may bow out past the boxes: the canvas takes them in
+        if rad:
+            points = arc_points((boxes[u].x, boxes[u].y), (boxes[v].x, boxes[v].y), rad)
+            left, right = min(left, min(p[0] for p in points) - 0.1), max(right, max(p[0] for p in points) + 0.1)
+            bottom, top = min(bottom, min(p[1] for p in points) - 0.1), max(top, max(p[1] for p in points) + 0.1)
     width = max(right - left, legend_w, title_w) + 2 * MARGIN
-    height = (0.0 - bottom) + title_h + legend_h + 4 * MARGIN
+    height = (top - bottom) + title_h + legend_h + 4 * MARGIN
     fig = new_figure(layout=None, figsize=(width, height), dpi=DPI)
     ax = fig.add_axes((0, 0, 1, 1))
     ax.set_xlim(0, width)
     ax.set_ylim(0, height)
     ax.axis("off")
     dx = width / 2 - (left + right) / 2
-    dy = height - 2 * MARGIN - title_h
+    dy = height - 2 * MARGIN - title_h - top
     patches: dict[str, Any] = {}
     for n in graph.nodes:
         b = boxes[n]
@@ -274,11 +297,12 @@ def dag_figure(spec: ModelFile, title: str | None = None) -> Any:
         ax.text(x, y, labels[n], ha="center", va="center", fontsize=FONT_SIZE, zorder=3, linespacing=1.15)
     for (u, v), rad in rads.items():
         bu, bv = boxes[u], boxes[v]
-        if chains[(u, v)]:
+        if ports:
             slots = [boxes[w] for w in chains[(u, v)]]
-            path = through([(bu.x + dx, bu.y + dy - bu.h / 2, bu.y + dy - bu.h / 2),
+            xu, xv = ports[(u, v)]
+            path = through([(xu + dx, bu.y + dy - bu.h / 2, bu.y + dy - bu.h / 2),
                             *[(b.x + dx, b.y + dy + b.h / 2, b.y + dy - b.h / 2) for b in slots],
-                            (bv.x + dx, bv.y + dy + bv.h / 2, bv.y + dy + bv.h / 2)])
+                            (xv + dx, bv.y + dy + bv.h / 2, bv.y + dy + bv.h / 2)])
             ax.add_patch(FancyArrowPatch(path=path, arrowstyle="-|>", mutation_scale=11, color="#555555", lw=0.9,
                                          zorder=1, gid=f"edge:{u}->{v}"))
             continue
