@@ -96,6 +96,25 @@ def audit_result():
                  variants=3, n=80, margin=0.05, n_boot=100, n_perm=100)
 
 
+def star_spec(n: int = 20) -> ModelFile:
+    """n exogenous causes of one outcome: one layer far wider than a row."""
+    names = [f"risk factor number {i}" for i in range(n)]
+    variables = [{"name": v, "values": ["no", "yes"], "phrasings": [f"{v}: {{value}}."], "mechanism": "uniform",
+                  "exogenous": True} for v in names]
+    variables.append({"name": "outcome of interest", "values": ["no", "yes"], "phrasings": ["Outcome: {value}."],
+                      "mechanism": "lm", "parents": names})
+    return ModelFile.model_validate({"name": f"{n} causes of one outcome", "variables": variables})
+
+
+def spec_named(name: str) -> ModelFile:
+    """An example model file, the random 30-variable DAG, or the 20-cause star."""
+    if name == "random30":
+        return random_dag_spec()
+    if name == "star20":
+        return star_spec()
+    return load_spec(ROOT / "examples" / name)
+
+
 def random_dag_spec(n: int = 30, seed: int = 3) -> ModelFile:
     """A random 30-variable DAG with realistic long variable names, as a model file."""
     rng = random.Random(seed)
@@ -285,11 +304,11 @@ def _dag_geometry(fig) -> tuple[dict, list]:
     return {id(b): b.get_window_extent() for b in boxes}, arrows
 
 
-@pytest.mark.parametrize("name", EXAMPLES + ["random30"])
+@pytest.mark.parametrize("name", EXAMPLES + ["random30", "star20"])
 def test_dag_reads(name: str) -> None:
     """Layered DAG: every label whole and inside the canvas, texts apart, node boxes disjoint and inside the
     canvas, each label inside its box, one arrow per edge drawn behind the boxes, and a legend."""
-    spec = random_dag_spec() if name == "random30" else load_spec(ROOT / "examples" / name)
+    spec = spec_named(name)
     graph = build_graph(spec)
     fig = dag_figure(spec)
     assert_figure_reads(fig)
@@ -315,10 +334,10 @@ def test_dag_reads(name: str) -> None:
     assert {ROLE_COLORS[r][1] for r in node_roles(spec, graph).values()} | {"causes (parent → child)"} == shown
 
 
-@pytest.mark.parametrize("name", ["breast_cancer.yaml", "random30"])
+@pytest.mark.parametrize("name", ["breast_cancer.yaml", "random30", "star20"])
 def test_dag_arrows_end_at_box_borders(name: str) -> None:
     """Each arrow's head touches its child's box from outside: visible, not hidden under the box."""
-    spec = random_dag_spec() if name == "random30" else load_spec(ROOT / "examples" / name)
+    spec = spec_named(name)
     fig = dag_figure(spec)
     fig.canvas.draw()
     ax = fig.get_axes()[0]
@@ -337,13 +356,13 @@ def test_dag_arrows_end_at_box_borders(name: str) -> None:
         assert -1.5 <= min(dist, key=abs) <= 3.0, (u, v, min(dist, key=abs))
 
 
-@pytest.mark.parametrize("name", ["statin_heart.yaml", "toy_confounder.yaml", "random30"])
+@pytest.mark.parametrize("name", ["statin_heart.yaml", "toy_confounder.yaml", "random30", "star20"])
 def test_arrowheads_into_a_node_are_spread(name: str) -> None:
     """Edges into one node end at distinct points of its top border (at least 6 px apart), so every
     arrowhead stays visible, and they leave their parent's bottom border at distinct points too."""
     from matplotlib.patches import FancyBboxPatch
 
-    spec = random_dag_spec() if name == "random30" else load_spec(ROOT / "examples" / name)
+    spec = spec_named(name)
     fig = dag_figure(spec)
     fig.canvas.draw()
     ax = fig.get_axes()[0]
@@ -360,13 +379,13 @@ def test_arrowheads_into_a_node_are_spread(name: str) -> None:
                 assert np.hypot(*(np.asarray(a) - np.asarray(b))) >= 6
 
 
-@pytest.mark.parametrize("name", EXAMPLES + ["random30"])
+@pytest.mark.parametrize("name", EXAMPLES + ["random30", "star20"])
 def test_no_edge_runs_through_another_box(name: str) -> None:
     """No drawn edge passes behind a box other than its two ends (which would read as a path through that
     node): edges that skip layers go through waypoint slots, or curve around boxes in dense graphs."""
     from matplotlib.patches import FancyBboxPatch
 
-    spec = random_dag_spec() if name == "random30" else load_spec(ROOT / "examples" / name)
+    spec = spec_named(name)
     fig = dag_figure(spec)
     fig.canvas.draw()
     ax = fig.get_axes()[0]

@@ -25,12 +25,14 @@ from sdscm.results.figures import new_figure, save_figure
 from sdscm.spec.schema import ModelFile
 
 MAX_PER_ROW = 10  # nodes per drawn row; wider layers fold into staggered sub-rows
+MAX_PER_ROW_WAYPOINTS = 7  # with waypoints, a wider layer is split into rows of its own (edges get slots)
 WRAP = 16  # characters per label line
 FONT_SIZE = 9
 GAP_X, GAP_Y, MARGIN = 0.35, 0.75, 0.25  # inches between boxes, between rows, around the drawing
 PAD = 0.09  # inches between a label and its box
 CURVES = (0.0, 0.12, -0.12, 0.25, -0.25, 0.4, -0.4, 0.6, -0.6, 0.8, -0.8, 1.0, -1.0)  # arc3 curvatures tried per edge, straightest first
 DPI = 120
+PORT_SPACING = 0.1  # inches between the ends of edges on a box border
 WAYPOINT_W, WAYPOINT_GAP = 0.12, 0.2  # inches: the slot an edge takes in a layer it passes through
 MAX_WAYPOINTS_PER_NODE = 3.0  # denser graphs (e.g. a complete DAG) get curved edges instead of waypoints
 MAX_WIDTH = 14.0  # inches: a layout with waypoints wider than this uses curved edges instead
@@ -43,13 +45,19 @@ ROLE_COLORS = {  # role -> (fill colour, legend text)
 }
 
 
-def ordered_layers(graph: nx.DiGraph, sweeps: int = 8) -> list[list[str]]:
-    """Nodes by topological layer (layer = longest path from a root), each layer ordered to reduce crossings.
+def ordered_layers(graph: nx.DiGraph, sweeps: int = 8, depth: dict[Any, int] | None = None) -> list[list[Any]]:
+    """Nodes by topological layer (layer = longest path from a root, or `depth` when given), each layer
+    ordered to reduce crossings.
 
     Starts from the file's order and alternates down and up sweeps in which each node moves to the mean
     position of its neighbours in the layer above (below); keeps the order with the fewest crossings."""
     file_order = {n: i for i, n in enumerate(graph.nodes)}
-    rows = [sorted(g, key=file_order.__getitem__) for g in nx.topological_generations(graph)]
+    if depth is None:
+        rows = [sorted(g, key=file_order.__getitem__) for g in nx.topological_generations(graph)]
+    else:
+        rows = [[] for _ in range(1 + max(depth.values(), default=-1))]
+        for n in sorted(graph.nodes, key=file_order.__getitem__):
+            rows[depth[n]].append(n)
     best, best_crossings = [list(r) for r in rows], crossings(graph, rows)
     for sweep in range(sweeps):
         down = sweep % 2 == 0
@@ -138,17 +146,34 @@ def place(rows: list[list[Any]], sizes: dict[Any, tuple[float, float]], top: flo
     return boxes
 
 
-def with_waypoints(graph: nx.DiGraph) -> tuple[nx.DiGraph, dict[tuple[str, str], list[tuple]]]:
-    """The graph with each edge that skips layers replaced by a chain through one waypoint per skipped layer
-    (so ordering and placement give the edge its own slot there, and it never runs through a box)."""
-    depth = {n: i for i, g in enumerate(nx.topological_generations(graph)) for n in g}
+def sub_layers(graph: nx.DiGraph, per_row: int = MAX_PER_ROW_WAYPOINTS) -> dict[str, int]:
+    """Row of each node: its topological layer, a layer wider than `per_row` split into consecutive rows
+    (nodes dealt in turn in file order), so each row is one layer of the waypoint layout."""
+    file_order = {n: i for i, n in enumerate(graph.nodes)}
+    depth: dict[str, int] = {}
+    row = 0
+    for generation in nx.topological_generations(graph):
+        nodes = sorted(generation, key=file_order.__getitem__)
+        count = -(-len(nodes) // per_row)
+        for i, n in enumerate(nodes):
+            depth[n] = row + i % count
+        row += count
+    return depth
+
+
+def with_waypoints(graph: nx.DiGraph) -> tuple[nx.DiGraph, dict[tuple[str, str], list[tuple]], dict[Any, int]]:
+    """The graph with each edge that skips rows (:func:`sub_layers`) replaced by a chain through one
+    waypoint per skipped row (so ordering and placement give the edge its own slot there, and it never runs
+    through a box), and the row of every node and waypoint."""
+    depth: dict[Any, int] = dict(sub_layers(graph))
     chained = nx.DiGraph()
     chained.add_nodes_from(graph.nodes)
     chains: dict[tuple[str, str], list[tuple]] = {}
     for u, v in graph.edges:
         chains[(u, v)] = [("waypoint", u, v, k) for k in range(depth[u] + 1, depth[v])]
+        depth.update({w: w[3] for w in chains[(u, v)]})
         nx.add_path(chained, [u, *chains[(u, v)], v])
-    return chained, chains
+    return chained, chains, depth
 
 
 def through(stations: list[tuple[float, float, float]]) -> Any:
@@ -238,7 +263,10 @@ def dag_figure(spec: ModelFile, title: str | None = None) -> Any:
         t.remove()
         return box.width / DPI, box.height / DPI
 
-    sizes = {n: (max(0.55, size(labels[n])[0] + 2 * PAD), size(labels[n])[1] + 2 * PAD) for n in graph.nodes}
+    # a box is wide enough for its label and for its edges' ends to sit PORT_SPACING apart
+    sizes = {n: (max(0.55, size(labels[n])[0] + 2 * PAD,
+                     PORT_SPACING * max(graph.in_degree(n), graph.out_degree(n)) + 0.2),
+                 size(labels[n])[1] + 2 * PAD) for n in graph.nodes}
     rows = ordered_layers(graph)
     used = [r for r in ROLE_COLORS if r in set(roles.values())]
     handles: list[Any] = [Patch(facecolor=ROLE_COLORS[r][0], edgecolor="#333333", label=ROLE_COLORS[r][1]) for r in used]
@@ -250,12 +278,11 @@ def dag_figure(spec: ModelFile, title: str | None = None) -> Any:
     title_w, title_h = size(title_text, fontsize=11)
     probe.clear()
 
-    chained, chains = with_waypoints(graph)
+    chained, chains, chained_depth = with_waypoints(graph)
     waypoints = frozenset(w for chain in chains.values() for w in chain)
-    chained_rows = ordered_layers(chained)
+    chained_rows = ordered_layers(chained, depth=chained_depth)
     boxes = {}
-    if len(waypoints) <= MAX_WAYPOINTS_PER_NODE * graph.number_of_nodes() and all(
-            sum(1 for n in r if n not in waypoints) <= MAX_PER_ROW for r in chained_rows):
+    if len(waypoints) <= MAX_WAYPOINTS_PER_NODE * graph.number_of_nodes():
         boxes = place(chained_rows, {**sizes, **{w: (WAYPOINT_W, 0.0) for w in waypoints}}, top=0.0, narrow=waypoints)
         if max(b.x + b.w / 2 for b in boxes.values()) - min(b.x - b.w / 2 for b in boxes.values()) > MAX_WIDTH:
             boxes = {}
