@@ -195,7 +195,7 @@ def test_small_effects_get_a_scale_in_the_label_not_an_offset_text(pooled) -> No
     """Values of order 1e-4 are shown as multiples of 1e-4 named in the axis label; no offset text (which
     collided with titles) is drawn."""
     p, table = pooled
-    for fig in (sate_vs_naive_figure(table), ite_figure(p)):
+    for fig in (sate_vs_naive_figure(table), ite_figure(p), ate_figure(evaluation_results())):
         texts = [t.get_text() for t, _ in drawn_texts(fig)]
         assert any("×1e-4" in t for t in texts), texts
         for ax in fig.get_axes():
@@ -282,6 +282,21 @@ def test_audit_figures_read(audit_result, kind: str) -> None:
     """The audit forest plot and histogram, three variants, every outcome value, with a placebo."""
     fig = forest_figure(audit_result) if kind == "forest" else histogram_figure(audit_result)
     assert_figure_reads(fig)
+
+
+@pytest.mark.parametrize("example", ["breast_cancer_pdl1", "misinformation", "triage"])
+def test_audit_figures_read_on_the_committed_audits(example: str) -> None:
+    """Forest plot and histogram from the committed audit results (SmolLM2 runs: 4 outcome values x 5
+    variants with long therapy names; 10 variants), rebuilt from results.json and units.parquet."""
+    import json
+    from types import SimpleNamespace
+
+    folder = ROOT / "examples" / "audits" / example
+    r = json.loads((folder / "results.json").read_text())
+    result = SimpleNamespace(setup=SimpleNamespace(cause=r["cause"], values=r["values"], outcome=r["outcome"]),
+                             contrasts=r["contrasts"], units=pd.read_parquet(folder / "units.parquet"))
+    assert_figure_reads(forest_figure(result))
+    assert_figure_reads(histogram_figure(result))
 
 
 def test_forest_names_the_contrast_values(audit_result) -> None:
