@@ -16,20 +16,11 @@ from sdscm.results.io import atomic_path
 DPI = 110
 
 
-def pyplot() -> Any:
-    """matplotlib.pyplot on the Agg canvas. Imported here, when a figure is drawn: matplotlib takes
-    about half a second to import, which commands that draw nothing should not pay."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def new_figure(layout: str | None = "constrained", **kwargs: Any) -> Any:
-    """A Figure on its own Agg canvas (not registered with pyplot, so it is freed with its last reference);
-    constrained layout keeps panels, titles, labels and legends apart and inside the canvas."""
+    """A Figure on its own Agg canvas (not registered with pyplot, so it is freed with its last reference
+    and needs no display). matplotlib is imported here, when a figure is drawn: it takes about half a
+    second to import, which commands that draw nothing should not pay. Constrained layout keeps panels,
+    titles, labels and legends apart and inside the canvas."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
