@@ -97,11 +97,15 @@ def _short(text: str, width: int = 60) -> str:
 def contrast_label(result: AuditReportInput) -> str:
     """The contrast with its actual values, e.g. ``do(race = black) − do(race = white)``."""
     s = result.setup
-    return f"do({_short(s.cause, 30)} = {_short(s.values[1], 30)}) − do({_short(s.cause, 30)} = {_short(s.values[0], 30)})"
+    return f"do({_short(s.cause, 40)} = {_short(s.values[1], 80)}) − do({_short(s.cause, 40)} = {_short(s.values[0], 80)})"
 
 
-def _wrapped(text: str, width: int = 70) -> str:
-    return "\n".join(textwrap.wrap(text, width)) or text
+def _axis_label(what: str, result: AuditReportInput, width: int = 80) -> str:
+    """`what: contrast` on one line when it fits, else the contrast on a line (or lines) of its own."""
+    contrast = contrast_label(result)
+    if len(what) + 2 + len(contrast) <= width:
+        return f"{what}: {contrast}"
+    return what + ":\n" + "\n".join(textwrap.wrap(contrast, width))
 
 
 def forest_figure(result: AuditReportInput) -> Any:
@@ -141,7 +145,7 @@ def forest_figure(result: AuditReportInput) -> Any:
             ax.set_ylim(-0.6, len(rows) + 0.6)
             ax.set_ylabel("variant")
             ax.set_title(_short(f"{result.setup.outcome} = {c['outcome_value']}", 90), loc="left")
-            ax.set_xlabel(_wrapped(f"change in the probability of the title's value: {contrast_label(result)}", 80))
+            ax.set_xlabel(_axis_label("change in the probability of the title's value", result))
             ax.grid(axis="x", color="#e5e5e5")
             ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
     return fig
@@ -187,7 +191,7 @@ def histogram_figure(result: AuditReportInput) -> Any:
             ax.axvline(0.0, color="black", lw=0.8)
             plain_ticks(ax, "x", nbins=6)
             ax.set_title(_short(f"{result.setup.outcome} = {c['outcome_value']}", 90), loc="left")
-            ax.set_xlabel(_wrapped(f"per-unit change in the probability of the title's value: {contrast_label(result)}", 80))
+            ax.set_xlabel(_axis_label("per-unit change in the probability of the title's value", result))
             ax.set_ylabel("units")
             ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
     return fig
