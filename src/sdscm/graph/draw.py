@@ -1,14 +1,15 @@
 """A layered top-to-bottom picture of the DAG (roots on top), written as PNG/SVG/PDF.
 
 Layout (pure functions, tested apart from drawing): nodes go to topological layers (longest path from a
-root); an edge that skips layers gets a waypoint in each layer it passes (Sugiyama's dummy nodes), so it
-has its own slot there instead of running through a box; the order within each layer is chosen by
-barycenter sweeps that reduce edge crossings. Graphs too dense for waypoints (e.g. a complete DAG) draw
-such edges as arcs curved around the boxes, and a layer wider than :data:`MAX_PER_ROW` is folded into
-staggered sub-rows. Drawing measures every wrapped label with
-the renderer, sizes each node box to its label and the canvas to the layout (axes in inches, so nothing is
-scaled after measuring), draws edges behind the boxes ending at their borders, and adds a legend of the
-node roles.
+root), a layer wider than :data:`MAX_PER_ROW_WAYPOINTS` split into rows of its own; an edge that skips rows
+gets a waypoint in each row it passes (Sugiyama's dummy nodes), so it has its own slot there instead of
+running behind a box; the order within each row is chosen by barycenter sweeps that reduce edge crossings,
+and each node's edges leave and enter at points spread along its border. Graphs too dense for waypoints
+(more than :data:`MAX_WAYPOINTS_PER_NODE` per node, e.g. a complete DAG, or a layout wider than
+:data:`MAX_WIDTH`) draw those edges as arcs curved around the boxes instead, layers wider than
+:data:`MAX_PER_ROW` folded into staggered sub-rows. Drawing measures every wrapped label with the renderer,
+sizes each node box to its label and the canvas to the layout (axes in inches, so nothing is scaled after
+measuring), draws edges behind the boxes ending at their borders, and adds a legend of the node roles.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ WRAP = 16  # characters per label line
 FONT_SIZE = 9
 GAP_X, GAP_Y, MARGIN = 0.35, 0.75, 0.25  # inches between boxes, between rows, around the drawing
 PAD = 0.09  # inches between a label and its box
-CURVES = (0.0, 0.12, -0.12, 0.25, -0.25, 0.4, -0.4, 0.6, -0.6, 0.8, -0.8, 1.0, -1.0)  # arc3 curvatures tried per edge, straightest first
+# arc3 curvatures tried per edge in the dense layout, straightest first
+CURVES = (0.0, 0.12, -0.12, 0.25, -0.25, 0.4, -0.4, 0.6, -0.6, 0.8, -0.8, 1.0, -1.0)
 DPI = 120
 PORT_SPACING = 0.1  # inches between the ends of edges on a box border
 WAYPOINT_W, WAYPOINT_GAP = 0.12, 0.2  # inches: the slot an edge takes in a layer it passes through
