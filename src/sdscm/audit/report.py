@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import io
 import shlex
+import textwrap
 from pathlib import Path
 from typing import Any, Protocol, Sequence
 
@@ -19,7 +20,7 @@ import pandas as pd
 from sdscm.audit.arms import VariantArm
 from sdscm.audit.formatting import esc, fmt_ci, fmt_num, fmt_p, md_esc
 from sdscm.audit.setup import AuditSetup
-from sdscm.results.figures import pyplot
+from sdscm.results.figures import DPI, new_figure, plain_ticks
 from sdscm.results.io import write_bytes, write_frame, write_text
 
 
@@ -85,7 +86,7 @@ def _variant_label(variant: int | None) -> str:
 # ----------------------------------------------------------------------------- figures
 def _png(fig: Any) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=DPI)
     return buf.getvalue()
 
 
@@ -93,21 +94,33 @@ def _short(text: str, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def forest_png(result: AuditReportInput) -> bytes:
-    """Forest plot: per-variant mean effect with its bootstrap CI (and the placebo's, grey), pooled at the bottom."""
-    plt = pyplot()
-    from matplotlib.ticker import MaxNLocator  # with pyplot, only when a figure is drawn
+def contrast_label(result: AuditReportInput) -> str:
+    """The contrast with its actual values, e.g. ``do(race = black) − do(race = white)``."""
+    s = result.setup
+    return f"do({_short(s.cause, 40)} = {_short(s.values[1], 80)}) − do({_short(s.cause, 40)} = {_short(s.values[0], 80)})"
 
+
+def _axis_label(what: str, result: AuditReportInput, width: int = 80) -> str:
+    """`what: contrast` on one line when it fits, else the contrast on a line (or lines) of its own."""
+    contrast = contrast_label(result)
+    if len(what) + 2 + len(contrast) <= width:
+        return f"{what}: {contrast}"
+    return what + ":\n" + "\n".join(textwrap.wrap(contrast, width))
+
+
+def forest_figure(result: AuditReportInput) -> Any:
+    """Forest plot: per-variant mean effect with its bootstrap CI (and the placebo's, grey), pooled at the
+    bottom; one panel per outcome value, the contrast's values in the x label."""
     contrasts = result.contrasts
     k = len(contrasts[0]["variants"])
-    with plt.rc_context({"text.parse_math": False, "font.size": 9}):
-        fig, axes = plt.subplots(len(contrasts), 1, figsize=(7.5, 1.2 + 0.42 * (k + 2) * len(contrasts)),
-                                 squeeze=False)
+    with _rc():
+        fig = new_figure(figsize=(8.5, 0.9 + (1.1 + 0.36 * (k + 1)) * len(contrasts)))
+        axes = fig.subplots(len(contrasts), 1, squeeze=False)
         for ax, c in zip(axes[:, 0], contrasts):
             rows = c["variants"]
-            ys = list(range(len(rows) + 1, 1, -1))
+            ys = list(range(len(rows), 0, -1))
             has_placebo = c["placebo_effect"] is not None
-            off = 0.15 if has_placebo else 0.0
+            off = 0.17 if has_placebo else 0.0
             for y, r in zip(ys, rows):
                 ax.plot([r["ci_low"], r["ci_high"]], [y + off, y + off], color=EFFECT_COLOR, lw=1.6)
                 ax.plot(r["effect"], y + off, "s", color=EFFECT_COLOR, ms=5)
@@ -115,40 +128,48 @@ def forest_png(result: AuditReportInput) -> bytes:
                     ax.plot([r["placebo_ci_low"], r["placebo_ci_high"]], [y - off, y - off], color=PLACEBO_COLOR, lw=1.4)
                     ax.plot(r["placebo_effect"], y - off, "o", color=PLACEBO_COLOR, ms=4)
             est, lo, hi = c["effect"], c["ci_low"], c["ci_high"]
-            diamond_x = [lo, est, hi, est, lo]
-            diamond_y = [off, off + 0.3, off, off - 0.3, off] if has_placebo else [0, 0.3, 0, -0.3, 0]
-            ax.fill(diamond_x, diamond_y, color=EFFECT_COLOR, alpha=0.9, label="effect (pooled: diamond)")
+            ax.fill([lo, est, hi, est, lo], [off, off + 0.15, off, off - 0.15, off], color=EFFECT_COLOR,
+                    alpha=0.9, label="effect (pooled: diamond)")
             if has_placebo:
                 plo, phi, pe = c["placebo_ci_low"], c["placebo_ci_high"], c["placebo_effect"]
-                ax.fill([plo, pe, phi, pe, plo], [-off, -off + 0.25, -off, -off - 0.25, -off], color=PLACEBO_COLOR,
+                ax.fill([plo, pe, phi, pe, plo], [-off, -off + 0.13, -off, -off - 0.13, -off], color=PLACEBO_COLOR,
                         alpha=0.9, label="placebo: same value, re-worded")
             ax.axvline(0.0, color="black", lw=0.8)
-            ax.xaxis.set_major_locator(MaxNLocator(nbins=6))
             eq = c.get("equivalence")
             if eq is not None:
-                for x in (-eq["margin"], eq["margin"]):
-                    ax.axvline(x, color="#c0392b", lw=0.8, ls="--")
+                for x, label in ((-eq["margin"], "equivalence margin"), (eq["margin"], None)):
+                    ax.axvline(x, color="#c0392b", lw=0.8, ls="--", label=label)
+            plain_ticks(ax, "x", nbins=5)
             ax.set_yticks([0] + ys)
             ax.set_yticklabels(["pooled (random effects)"] + [_variant_label(r["variant"]) for r in rows])
-            ax.set_ylim(-0.8, len(rows) + 1.8)
+            ax.set_ylim(-0.6, len(rows) + 0.6)
+            ax.set_ylabel("variant")
             ax.set_title(_short(f"{result.setup.outcome} = {c['outcome_value']}", 90), loc="left")
-            ax.set_xlabel(f"change in P(outcome value): do({result.setup.cause} = B) − do(A)")
+            ax.set_xlabel(_axis_label("change in the probability of the title's value", result))
             ax.grid(axis="x", color="#e5e5e5")
             ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
-        fig.tight_layout()
-        data = _png(fig)
-        plt.close(fig)
-    return data
+    return fig
 
 
-def histogram_png(result: AuditReportInput) -> bytes:
+def forest_png(result: AuditReportInput) -> bytes:
+    """:func:`forest_figure` as PNG bytes."""
+    return _png(forest_figure(result))
+
+
+def _rc() -> Any:
+    """Report figures: 9 pt text, and no mathtext (a `$` in a value or phrasing is shown as written)."""
+    import matplotlib
+
+    return matplotlib.rc_context({"text.parse_math": False, "font.size": 9})
+
+
+def histogram_figure(result: AuditReportInput) -> Any:
     """Histogram of per-unit effects against the placebo's per-unit changes, one panel per outcome value."""
-    plt = pyplot()
-
     units = result.units
     contrasts = result.contrasts
-    with plt.rc_context({"text.parse_math": False, "font.size": 9}):
-        fig, axes = plt.subplots(len(contrasts), 1, figsize=(7.5, 0.6 + 2.4 * len(contrasts)), squeeze=False)
+    with _rc():
+        fig = new_figure(figsize=(8.5, 0.4 + 2.6 * len(contrasts)))
+        axes = fig.subplots(len(contrasts), 1, squeeze=False)
         for ax, c in zip(axes[:, 0], contrasts):
             rows = units[units["outcome_value"] == c["outcome_value"]]
             effect = rows["effect"].to_numpy(dtype=float)
@@ -163,19 +184,22 @@ def histogram_png(result: AuditReportInput) -> bytes:
                 lo, hi = lo - 0.01, hi + 0.01
             bins = np.linspace(lo, hi, 41)
             ax.hist(effect, bins=bins, color=EFFECT_COLOR, alpha=0.65, histtype="stepfilled",
-                    label=f"effect do(B) − do(A)  (mean {np.mean(effect):+.4f})")
+                    label=f"effect  (mean {np.mean(effect):+.4f})")
             if placebo is not None:
                 ax.hist(placebo, bins=bins, color=PLACEBO_COLOR, alpha=0.65, histtype="stepfilled",
-                        label=f"placebo: re-worded A − A  (mean {np.mean(placebo):+.4f})")
+                        label=f"placebo: A re-worded − A  (mean {np.mean(placebo):+.4f})")
             ax.axvline(0.0, color="black", lw=0.8)
+            plain_ticks(ax, "x", nbins=6)
             ax.set_title(_short(f"{result.setup.outcome} = {c['outcome_value']}", 90), loc="left")
-            ax.set_xlabel("per-unit change in P(outcome value)")
+            ax.set_xlabel(_axis_label("per-unit change in the probability of the title's value", result))
             ax.set_ylabel("units")
             ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
-        fig.tight_layout()
-        data = _png(fig)
-        plt.close(fig)
-    return data
+    return fig
+
+
+def histogram_png(result: AuditReportInput) -> bytes:
+    """:func:`histogram_figure` as PNG bytes."""
+    return _png(histogram_figure(result))
 
 
 # ----------------------------------------------------------------------------- tables

@@ -27,7 +27,7 @@ from sdscm.benchmark.health import (
 from sdscm.benchmark.storage import read_manifest
 from sdscm.benchmark.views import open_datasets
 from sdscm.errors import BenchmarkError
-from sdscm.results.figures import save_figure
+from sdscm.results.figures import new_figure, plain_ticks, power_of_ten, save_figure, scale_note
 from sdscm.results.io import write_text
 from sdscm.results.markdown import md_text
 
@@ -100,33 +100,44 @@ def _pool(datasets: Iterable[CausalDataset]) -> _Pooled:
 
 
 def _figure(**kwargs):
-    from matplotlib.figure import Figure  # matplotlib is imported only when a figure is drawn
-
-    return Figure(layout="constrained", **kwargs)  # panels, titles and labels never overlap
+    return new_figure(**kwargs)  # constrained layout: panels, titles and labels never overlap
 
 
-def plot_sate_vs_naive(p: _Pooled, table: pd.DataFrame, path: Path) -> Path:
+def sate_vs_naive_figure(table: pd.DataFrame):
     """Each dataset's true SATE against its naive difference in means; the diagonal is no bias."""
-    fig = _figure(figsize=(5.5, 5))
+    fig = _figure(figsize=(5.8, 5.2))
     ax = fig.subplots()
+    sate = table["SATE"].to_numpy(dtype=float)
+    naive = table["naive difference"].to_numpy(dtype=float)
+    k = power_of_ten(np.concatenate([sate, naive]))
+    sate, naive = sate / 10.0 ** k, naive / 10.0 ** k
     variants = table["variant"].fillna(-1).astype(int).to_numpy()
     for v in sorted(set(variants)):
         rows = variants == v
-        ax.scatter(table["SATE"][rows], table["naive difference"][rows], s=22,
-                   label=f"variant {v}" if v >= 0 else "datasets", alpha=0.8)
-    lo = float(np.nanmin([table["SATE"].min(), table["naive difference"].min()]))
-    hi = float(np.nanmax([table["SATE"].max(), table["naive difference"].max()]))
+        ax.scatter(sate[rows], naive[rows], s=22, label=f"variant {v}" if v >= 0 else "datasets", alpha=0.8)
+    both = np.concatenate([sate, naive])
+    both = both[np.isfinite(both)]
+    lo, hi = (float(both.min()), float(both.max())) if both.size else (0.0, 1.0)
     pad = 0.05 * (hi - lo or 1.0)
     ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="grey", lw=1, ls="--", label="no bias")
-    ax.set_xlabel("true SATE (mean of mu1 - mu0)")
-    ax.set_ylabel("naive difference in means")
+    ax.set_xlim(lo - pad, hi + pad)
+    ax.set_ylim(lo - pad, hi + pad)
+    plain_ticks(ax, nbins=5)
+    ax.set_xlabel("true SATE (mean of mu1 - mu0)" + scale_note(k))
+    ax.set_ylabel("naive difference in means" + scale_note(k))
     ax.set_title("True effect vs naive estimate, per dataset")
-    ax.legend(fontsize=8)
-    return save_figure(fig, path, dpi=110, bbox_inches="tight")
+    ax.legend(fontsize=8, ncols=2 if len(set(variants)) > 4 else 1)
+    return fig
 
 
-def plot_propensity(p: _Pooled, path: Path) -> Path | None:
-    """Histograms of the true propensity e among treated and control units (all datasets pooled)."""
+def plot_sate_vs_naive(p: _Pooled, table: pd.DataFrame, path: Path) -> Path:
+    """Write :func:`sate_vs_naive_figure` to `path`."""
+    return save_figure(sate_vs_naive_figure(table), path)
+
+
+def propensity_figure(p: _Pooled):
+    """Histograms of the true propensity e among treated and control units (all datasets pooled);
+    None when some dataset has no propensity."""
     if any(e is None for e in p.e):
         return None
     e = np.concatenate(p.e)  # type: ignore[arg-type]
@@ -140,45 +151,65 @@ def plot_propensity(p: _Pooled, path: Path) -> Path | None:
     ax.set_ylabel("density")
     ax.set_title("Propensity overlap by treatment arm")
     ax.legend(fontsize=8)
-    return save_figure(fig, path, dpi=110, bbox_inches="tight")
+    return fig
+
+
+def plot_propensity(p: _Pooled, path: Path) -> Path | None:
+    """Write :func:`propensity_figure` to `path` (None, and no file, without propensities)."""
+    fig = propensity_figure(p)
+    return None if fig is None else save_figure(fig, path)
 
 
 def _grid(count: int, width: float = 3.0, height: float = 2.4):
     cols = min(4, count)
     rows = int(np.ceil(count / cols))
-    fig = _figure(figsize=(width * cols, height * rows))
+    fig = _figure(figsize=(width * cols, height * rows + 0.6))
     axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
     for ax in axes[count:]:
         ax.set_visible(False)
     return fig, axes
 
 
-def plot_ite(p: _Pooled, path: Path) -> Path:
-    """ITE histograms of the first datasets (one panel each), with the SATE marked."""
+def ite_figure(p: _Pooled):
+    """ITE histograms of the first datasets (one panel each, short names), with the SATE marked."""
     count = min(MAX_PANELS, len(p.names))
     fig, axes = _grid(count)
+    k = power_of_ten(np.concatenate([ite[np.isfinite(ite)] for ite in p.ite[:count]]))
     for ax, name, ite in zip(axes, p.names[:count], p.ite[:count]):
-        ax.hist(ite, bins=30, color="tab:purple", alpha=0.8)
-        ax.axvline(float(np.mean(ite)), color="black", lw=1)
-        ax.set_title(name, fontsize=8)
+        ax.hist(ite / 10.0 ** k, bins=30, color="tab:purple", alpha=0.8)
+        ax.axvline(float(np.mean(ite)) / 10.0 ** k, color="black", lw=1)
+        ax.set_title(_short(name, 34), fontsize=8)
         ax.tick_params(labelsize=7)
+        plain_ticks(ax, nbins=4)
     fig.suptitle("Individual treatment effects mu1 - mu0 (line: SATE)"
-                 + (f"; first {count} of {len(p.names)} datasets" if count < len(p.names) else ""))
-    fig.supxlabel("ITE = mu1 - mu0", fontsize=9)
+                 + (f"; first {count} of {len(p.names)} datasets" if count < len(p.names) else ""), fontsize=10)
+    fig.supxlabel("ITE = mu1 - mu0" + scale_note(k), fontsize=9)
     fig.supylabel("units", fontsize=9)
-    return save_figure(fig, path, dpi=110, bbox_inches="tight")
+    return fig
 
 
-def plot_outcomes(p: _Pooled, path: Path) -> Path:
+def _short(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def plot_ite(p: _Pooled, path: Path) -> Path:
+    """Write :func:`ite_figure` to `path`."""
+    return save_figure(ite_figure(p), path)
+
+
+def outcomes_figure(p: _Pooled):
     """Factual outcome y by arm and the potential outcomes mu0, mu1 (all datasets pooled)."""
     t = np.concatenate(p.t)
     y = np.concatenate(p.y)
     mu0, mu1 = np.concatenate(p.mu0), np.concatenate(p.mu1)
     fig = _figure(figsize=(10, 4))
-    left, right = fig.subplots(1, 2)
-    finite = np.isfinite(np.concatenate([y, mu0, mu1]))
-    values = np.concatenate([y, mu0, mu1])[finite]
-    bins = np.linspace(values.min(), values.max() if values.max() > values.min() else values.min() + 1, 41)
+    left, right = fig.subplots(1, 2, sharex=True)
+    values = np.concatenate([y, mu0, mu1])
+    values = values[np.isfinite(values)]
+    k = power_of_ten(values)
+    y, mu0, mu1, values = (a / 10.0 ** k for a in (y, mu0, mu1, values))
+    hi = values.max() if values.max() > values.min() else values.min() + 1
+    bins = np.linspace(values.min(), hi, 41)
     left.hist(y[~t], bins=bins, alpha=0.55, density=True, label="control")
     left.hist(y[t], bins=bins, alpha=0.55, density=True, label="treated")
     left.set_title("Factual outcome y by arm")
@@ -188,9 +219,15 @@ def plot_outcomes(p: _Pooled, path: Path) -> Path:
     right.set_title("Potential outcomes")
     right.legend(fontsize=8)
     for ax in (left, right):
-        ax.set_xlabel("outcome quantity (all datasets pooled)")
+        ax.set_xlabel("outcome quantity, all datasets pooled" + scale_note(k))
         ax.set_ylabel("density")
-    return save_figure(fig, path, dpi=110, bbox_inches="tight")
+        plain_ticks(ax, "x", nbins=6)
+    return fig
+
+
+def plot_outcomes(p: _Pooled, path: Path) -> Path:
+    """Write :func:`outcomes_figure` to `path`."""
+    return save_figure(outcomes_figure(p), path)
 
 
 def short_name(name: str) -> str:
@@ -200,6 +237,11 @@ def short_name(name: str) -> str:
 
 
 def plot_health(table: pd.DataFrame, path: Path, thresholds: HealthThresholds = DEFAULT_THRESHOLDS) -> Path:
+    """Write :func:`health_figure` to `path`."""
+    return save_figure(health_figure(table, thresholds), path)
+
+
+def health_figure(table: pd.DataFrame, thresholds: HealthThresholds = DEFAULT_THRESHOLDS):
     """Per dataset, on a log scale: |SATE|, ITE SD, outcome SD and |bias| against the near-null
     bound (effect_to_floor x the numerical floor, at least min_effect for probabilities) and the
     floor itself; unhealthy datasets are shaded."""
@@ -242,7 +284,7 @@ def plot_health(table: pd.DataFrame, path: Path, thresholds: HealthThresholds = 
     note = "" if has_floor.any() else " (no numerical floor recorded)"
     ax.set_title("Benchmark health: effect sizes vs the numerical floor" + note, fontsize=10)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
-    return save_figure(fig, path, dpi=110, bbox_inches="tight")
+    return fig
 
 
 SIGNED = ("SATE", "naive difference", "bias")

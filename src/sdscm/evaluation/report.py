@@ -10,7 +10,8 @@ estimator:
   coverage and mean width (SD(y) units) for CATE intervals and ITE predictive intervals, and the
   reference code's ``paper_cate_r2`` (Table 2 comparison only, never the primary number).
 
-Figures: estimated vs true ATE per estimator, CATE R^2 distributions, coverage/width bars.
+Figures: estimated vs true ATE per estimator, CATE R^2 distributions (symlog below -1), coverage and
+width bars (linear widths).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import pandas as pd
 from sdscm.errors import SDSCMError
 from sdscm.evaluation.metrics import ate_r2, ate_rmse
 from sdscm.evaluation.runner import VIEW_COLUMN, ResultStore
-from sdscm.results.figures import pyplot, save_figure
+from sdscm.results.figures import new_figure, plain_ticks, power_of_ten, save_figure, scale_note
 from sdscm.results.io import write_frame, write_text
 from sdscm.results.markdown import md_text
 
@@ -203,86 +204,147 @@ def render_markdown(results: pd.DataFrame, ate: pd.DataFrame, cate: pd.DataFrame
     return "\n".join(parts) + "\n"
 
 
-def _save(plt: Any, fig: Any, path: Path) -> Path:
-    """Lay the figure out, write it atomically, and free it."""
-    fig.tight_layout()
-    save_figure(fig, path, dpi=110)
-    plt.close(fig)
-    return path
+VIEW_COLORS = {"all": "tab:blue", "hidden": "tab:orange"}
+OFF_SCALE = 10.0  # an estimate further than this many core spans beyond the core range is drawn at the edge
 
 
-def plot_ate(results: pd.DataFrame, path: Path) -> Path:
-    """Estimated vs true ATE, one panel per estimator; off-scale estimates are pinned to the edge."""
-    plt = pyplot()
+def _view_color(view: str) -> str:
+    return VIEW_COLORS.get(view, "tab:green")
+
+
+def _ate_limits(sate: np.ndarray, est: np.ndarray) -> tuple[float, float]:
+    """y-limits of one estimator's panel: every estimate unless some lie far beyond the bulk (then those
+    are drawn as edge markers): the core is the SATE range plus the estimates' quartiles."""
+    core = np.concatenate([sate, np.quantile(est, [0.25, 0.75])]) if len(est) else sate
+    lo, hi = float(np.min(core)), float(np.max(core))
+    span = max(hi - lo, 1e-12)
+    inside = est[(est >= lo - OFF_SCALE * span) & (est <= hi + OFF_SCALE * span)]
+    lo = min(lo, float(np.min(inside))) if len(inside) else lo
+    hi = max(hi, float(np.max(inside))) if len(inside) else hi
+    pad = 0.06 * max(hi - lo, 1e-12)
+    return lo - pad, hi + pad
+
+
+def ate_figure(results: pd.DataFrame):
+    """Estimated vs true ATE, one panel per estimator, the diagonal marking a perfect estimate. Each panel's
+    y-range covers its estimates; an estimate far outside the bulk is drawn as a red triangle at the edge
+    (pointing the way it lies), counted in the panel's title, instead of being hidden or pinned unmarked."""
+    from matplotlib.lines import Line2D  # matplotlib is imported only when a figure is drawn
+
     ok = _ok(results)
     ok = ok[np.isfinite(pd.to_numeric(ok["ate"], errors="coerce").astype(float))] if "ate" in ok else ok.iloc[:0]
     names = [e for e in _estimator_order(results) if e in set(ok["estimator"])]
-    cols = min(5, max(1, len(names)))
+    cols = min(4, max(1, len(names)))
     rows = max(1, math.ceil(len(names) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.0 * cols, 3.0 * rows), squeeze=False)
-    sate = ok["sate"].to_numpy(float) if len(ok) else np.array([0.0])
-    lo, hi = float(np.min(sate)), float(np.max(sate))
-    pad = max(hi - lo, 1e-6)
-    lim = (lo - 1.5 * pad, hi + 1.5 * pad)
-    colors = {"all": "tab:blue", "hidden": "tab:orange"}
+    fig = new_figure(figsize=(3.1 * cols + 1.2, 2.9 * rows + 0.8))
+    axes = fig.subplots(rows, cols, squeeze=False)
+    sate_all = ok["sate"].to_numpy(float) if len(ok) else np.array([0.0])
+    k = power_of_ten(sate_all)  # estimates are shown in the truth's units
+    scale = 10.0 ** k
+    slo, shi = float(np.min(sate_all)) / scale, float(np.max(sate_all)) / scale
+    spad = 0.06 * max(shi - slo, 1e-12)
+    xlim = (slo - spad, shi + spad)
+    views = list(dict.fromkeys(ok[VIEW_COLUMN])) if len(ok) else []
+    any_off = False
     for ax, name in zip(axes.flat, names):
         sub = ok[ok["estimator"] == name]
+        ylim = _ate_limits(sub["sate"].to_numpy(float) / scale, sub["ate"].to_numpy(float) / scale)
         off = 0
-        for view, s in sub.groupby(VIEW_COLUMN):
-            est = s["ate"].to_numpy(float)
-            off += int(np.sum((est < lim[0]) | (est > lim[1])))
-            ax.scatter(s["sate"], np.clip(est, *lim), s=10, alpha=0.7, label=VIEW_TITLES.get(view, view),
-                       color=colors.get(view))
-        ax.plot(lim, lim, color="grey", lw=0.8)
-        ax.set_xlim(lim)
-        ax.set_ylim(lim)
-        ax.set_title(name + (f" ({off} off-scale)" if off else ""), fontsize=9)
+        for view, s in sub.groupby(VIEW_COLUMN, sort=False):
+            x, est = s["sate"].to_numpy(float) / scale, s["ate"].to_numpy(float) / scale
+            inside = (est >= ylim[0]) & (est <= ylim[1])
+            ax.scatter(x[inside], est[inside], s=12, alpha=0.75, color=_view_color(view))
+            for beyond, edge, marker in ((est > ylim[1], ylim[1], "^"), (est < ylim[0], ylim[0], "v")):
+                if beyond.any():
+                    off += int(beyond.sum())
+                    ax.scatter(x[beyond], np.full(int(beyond.sum()), edge), marker=marker, s=40,
+                               facecolors="none", edgecolors="tab:red", clip_on=False, zorder=3)
+        any_off = any_off or off > 0
+        lo, hi = max(xlim[0], ylim[0]), min(xlim[1], ylim[1])
+        ax.plot([lo, hi], [lo, hi], color="grey", lw=0.8)
+        ax.set_xlim(xlim)
+        ax.set_ylim(ylim)
+        plain_ticks(ax, nbins=4)
+        ax.set_title(_short(name, 30) + (f"\n({off} off scale)" if off else ""), fontsize=9)
         ax.tick_params(labelsize=7)
     for ax in list(axes.flat)[len(names):]:
-        ax.axis("off")
+        ax.set_visible(False)
+    handles = [Line2D([], [], ls="", marker="o", color=_view_color(v), label=VIEW_TITLES.get(v, v)) for v in views]
+    handles.append(Line2D([], [], color="grey", lw=0.8, label="estimate = truth"))
+    if any_off:
+        handles.append(Line2D([], [], ls="", marker="^", mfc="none", mec="tab:red", label="beyond the axis"))
     if names:
-        axes.flat[0].legend(fontsize=7)
-    fig.supxlabel("true SATE")
-    fig.supylabel("estimated ATE")
-    return _save(plt, fig, path)
+        fig.legend(handles=handles, loc="outside right upper", fontsize=8)
+    fig.supxlabel("true SATE" + scale_note(k), fontsize=10)
+    fig.supylabel("estimated ATE" + scale_note(k), fontsize=10)
+    return fig
 
 
-def plot_cate_r2(results: pd.DataFrame, path: Path) -> Path:
-    """Distributions of per-dataset CATE R^2 per estimator and view (clipped to [-1, 1])."""
-    plt = pyplot()
+def plot_ate(results: pd.DataFrame, path: Path) -> Path:
+    """Write :func:`ate_figure` to `path`."""
+    return save_figure(ate_figure(results), path)
+
+
+def _short(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def cate_r2_figure(results: pd.DataFrame):
+    """Distributions of per-dataset CATE R^2 per estimator and view, one row per estimator. The axis is
+    linear on [-1, 1] and logarithmic below -1 (symlog), so R^2 values far below -1 are shown where they
+    are instead of being clipped to -1."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
     ok = _ok(results)
     names = [e for e in _estimator_order(results)
              if "cate_r2" in ok and np.isfinite(ok.loc[ok["estimator"] == e, "cate_r2"].astype(float)).any()]
     views = [s for s in ("all", "hidden") if s in set(ok[VIEW_COLUMN])] or sorted(set(ok[VIEW_COLUMN]))
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.8 * len(names) * max(1, len(views))), 4.0))
-    width = 0.8 / max(1, len(views))
-    for k, view in enumerate(views):
+    fig = new_figure(figsize=(7.5, 1.4 + 0.32 * max(1, len(names)) * max(1, len(views))))
+    ax = fig.subplots()
+    height = 0.8 / max(1, len(views))
+    lowest = -1.0
+    for j, view in enumerate(views):
         data, pos = [], []
         for i, name in enumerate(names):
             v = ok[(ok["estimator"] == name) & (ok[VIEW_COLUMN] == view)]["cate_r2"].astype(float).to_numpy()
-            v = np.clip(v[np.isfinite(v)], -1, 1)
+            v = v[np.isfinite(v)]
             if len(v):
                 data.append(v)
-                pos.append(i + (k - (len(views) - 1) / 2) * width)
+                pos.append(i + (j - (len(views) - 1) / 2) * height)
+                lowest = min(lowest, float(v.min()))
         if data:
-            bp = ax.boxplot(data, positions=pos, widths=width * 0.9, patch_artist=True, showfliers=False)
+            bp = ax.boxplot(data, positions=pos, widths=height * 0.85, patch_artist=True, orientation="horizontal",
+                            flierprops={"marker": ".", "markersize": 4}, manage_ticks=False)
             for box in bp["boxes"]:
-                box.set_facecolor("tab:blue" if view == "all" else "tab:orange")
+                box.set_facecolor(_view_color(view))
                 box.set_alpha(0.6)
-            ax.plot([], [], color="tab:blue" if view == "all" else "tab:orange", lw=6, alpha=0.6,
-                    label=VIEW_TITLES.get(view, view))
-    ax.axhline(0, color="grey", lw=0.8)
-    ax.set_xticks(range(len(names)))
-    ax.set_xticklabels(names, rotation=45, ha="right", fontsize=8)
-    ax.set_ylabel("CATE R^2 per dataset (clipped to [-1, 1])")
+            ax.plot([], [], color=_view_color(view), lw=6, alpha=0.6, label=VIEW_TITLES.get(view, view))
+    ax.set_xscale("symlog", linthresh=1.0, linscale=1.5)
+    ax.set_xlim(min(-1.2, lowest * 1.5), 1.05)
+    marks = [-(10.0 ** e) for e in range(int(np.ceil(np.log10(-ax.get_xlim()[0]))), 0, -1)] + [-0.5, 0.0, 0.5, 1.0]
+    ax.xaxis.set_major_locator(FixedLocator([m for m in marks if m >= ax.get_xlim()[0]]))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.axvline(0, color="grey", lw=0.8)
+    ax.set_yticks(range(len(names)))
+    ax.set_yticklabels([_short(n, 40) for n in names], fontsize=8)
+    ax.set_ylim(len(names) - 0.5, -0.5)
+    ax.set_ylabel("estimator")
+    ax.set_xlabel("CATE R² per dataset (log scale below -1)")
+    ax.set_title("CATE R² across datasets (1 = perfect, 0 = no better than the mean)", fontsize=10)
     if names:
-        ax.legend(fontsize=8)
-    return _save(plt, fig, path)
+        ax.legend(fontsize=8, loc="best")
+    return fig
 
 
-def plot_coverage(cate: pd.DataFrame, path: Path) -> Path:
-    """Interval coverage of the true ITE (nominal 0.95 line) and mean width, per estimator."""
-    plt = pyplot()
+def plot_cate_r2(results: pd.DataFrame, path: Path) -> Path:
+    """Write :func:`cate_r2_figure` to `path`."""
+    return save_figure(cate_r2_figure(results), path)
+
+
+def coverage_figure(cate: pd.DataFrame):
+    """Interval coverage of the true ITE (nominal 0.95 line) and mean width on a linear scale from zero,
+    per estimator, with each width written at its bar's end; an infinite width is written, not drawn."""
     rows = []
     several = cate["group"].nunique() > 1
     for _, r in cate.iterrows():
@@ -290,35 +352,50 @@ def plot_coverage(cate: pd.DataFrame, path: Path) -> Path:
             cov = r[f"{kind}_interval_coverage"]
             if isinstance(cov, float) and not math.isnan(cov):
                 where = f"{r['group']}: " if several else ""
-                rows.append((f"{where}{r['estimator']} ({kind.upper()})", r[VIEW_COLUMN], cov,
+                rows.append((f"{where}{_short(str(r['estimator']), 34)} ({kind.upper()})", r[VIEW_COLUMN], cov,
                              r[f"{kind}_interval_width_sd"]))
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, max(3.0, 0.3 * len(rows) + 1)))
     frame = pd.DataFrame(rows, columns=["label", VIEW_COLUMN, "coverage", "width"])
     labels = list(dict.fromkeys(frame["label"]))
     views = list(dict.fromkeys(frame[VIEW_COLUMN]))
+    fig = new_figure(figsize=(11, 1.6 + 0.26 * max(1, len(labels)) * max(1, len(views))))
+    a1, a2 = fig.subplots(1, 2, sharey=True)
     h = 0.8 / max(1, len(views))
+    widths_all = frame["width"].astype(float).to_numpy()
+    finite = widths_all[np.isfinite(widths_all)]
+    top = float(finite.max()) if finite.size else 1.0
     for k, view in enumerate(views):
         s = frame[frame[VIEW_COLUMN] == view].set_index("label")
         ys = np.arange(len(labels)) + (k - (len(views) - 1) / 2) * h
-        color = "tab:blue" if view == "all" else "tab:orange"
-        a1.barh(ys, [s["coverage"].get(lbl, np.nan) for lbl in labels], height=h, color=color,
+        a1.barh(ys, [s["coverage"].get(lbl, np.nan) for lbl in labels], height=h, color=_view_color(view),
                 label=VIEW_TITLES.get(view, view))
         widths = np.array([s["width"].get(lbl, np.nan) for lbl in labels], dtype=float)
-        a2.barh(ys, np.where(np.isfinite(widths), widths, np.nan), height=h, color=color)
-    for ax in (a1, a2):
-        ax.set_yticks(range(len(labels)))
-        ax.set_yticklabels(labels, fontsize=8)
-        ax.invert_yaxis()
-    a1.axvline(NOMINAL, color="red", lw=1, ls="--")
+        a2.barh(ys, np.where(np.isfinite(widths), widths, np.nan), height=h, color=_view_color(view))
+        for y, w in zip(ys, widths):
+            if np.isnan(w):
+                continue
+            text = "infinite" if not np.isfinite(w) else f"{w:.3g}"
+            a2.text(w if np.isfinite(w) else 0.0, y, " " + text, va="center", ha="left", fontsize=7)
+    a1.set_yticks(range(len(labels)))
+    a1.set_yticklabels(labels, fontsize=8)
+    a1.set_ylim(len(labels) - 0.5, -0.5)
+    a2.tick_params(labelleft=False)
+    a1.axvline(NOMINAL, color="red", lw=1, ls="--", label=f"nominal {NOMINAL:g}")
     a1.set_xlim(0, 1)
-    a1.set_xlabel("coverage of true ITE")
-    a2.set_xlabel("mean width (SD(y) units, log scale)")
-    if np.isfinite(frame["width"].astype(float)).any() and (frame["width"].astype(float) > 0).any():
-        a2.set_xscale("log")
-    a2.set_yticklabels([])
+    a1.set_xlabel("coverage of the true ITE")
+    a1.set_ylabel("estimator (interval kind)")
+    a2.set_xlim(0, top * 1.25 if top > 0 else 1.0)
+    a2.set_xlabel("mean interval width (SD(y) units)")
+    a1.set_title("Coverage", fontsize=10)
+    a2.set_title("Width", fontsize=10)
     if labels:
-        a1.legend(fontsize=8, loc="lower left")
-    return _save(plt, fig, path)
+        fig.legend(handles=a1.get_legend_handles_labels()[0], loc="outside lower center",
+                   ncols=len(views) + 1, fontsize=8)
+    return fig
+
+
+def plot_coverage(cate: pd.DataFrame, path: Path) -> Path:
+    """Write :func:`coverage_figure` to `path`."""
+    return save_figure(coverage_figure(cate), path)
 
 
 def load_results(path: str | Path) -> pd.DataFrame:
