@@ -137,11 +137,10 @@ class SDSCM:
         unit_ids = np.asarray(unit_ids, dtype=np.int64)
         seeds = np.asarray(seeds, dtype=np.int64)
         parts = chunks(len(unit_ids), self.chunk_units)
-        with progress_bar(progress, len(parts) * len(self.variables), "variable", leave=False) as bar:
-            tick = _ticks(bar)
+        with progress_bar(progress, len(unit_ids), "unit", leave=False) as bar:
             return concat_worlds([
                 evaluate_world(self.memo, self.variables, unit_ids[c], SeededNoise(seeds[c]),
-                               self.interventions, on_variable=tick)
+                               self.interventions, on_variable=_ticks(bar, _size(c), len(self.variables)))
                 for c in parts
             ])
 
@@ -158,10 +157,9 @@ class SDSCM:
         parts = chunks(len(unit_ids), self.chunk_units)
         factual_parts: list[World] = []
         arm_parts: list[list[World]] = [[] for _ in arms]
-        total = len(parts) * len(self.variables) * (1 + len(arms))
-        with progress_bar(progress, total, "variable", leave=False) as bar:
-            tick = _ticks(bar)
+        with progress_bar(progress, len(unit_ids), "unit", leave=False) as bar:
             for c in parts:
+                tick = _ticks(bar, _size(c), len(self.variables) * (1 + len(arms)))
                 noise = SeededNoise(seeds[c])
                 world = evaluate_world(self.memo, self.variables, unit_ids[c], noise, self.interventions,
                                        on_variable=tick)
@@ -235,10 +233,10 @@ class SDSCM:
         else:
             seeds = np.full(n, 0 if seed is None else int(seed), dtype=np.int64)
         parts = chunks(n, self.chunk_units)
-        with progress_bar(progress, len(parts) * len(self.variables), "variable", leave=False) as bar:
-            tick = _ticks(bar)
+        with progress_bar(progress, n, "unit", leave=False) as bar:
             return concat_worlds([
-                self._counterfactual_chunk(factual[c], unit_ids[c], seeds[c], recorded, parsed, noise, seed, tick)
+                self._counterfactual_chunk(factual[c], unit_ids[c], seeds[c], recorded, parsed, noise, seed,
+                                           _ticks(bar, _size(c), len(self.variables)))
                 for c in parts
             ])
 
@@ -328,12 +326,22 @@ class SDSCM:
         }
 
 
-def _ticks(bar: Any) -> Callable[[CompiledVariable], None]:
-    """The engine's per-variable callback: advance `bar` and show the variable's name."""
+def _size(part: Any) -> int:
+    """Units in a chunk (a slice or an index array)."""
+    if isinstance(part, slice):
+        return len(range(*part.indices(2**62)))
+    return len(part)
+
+
+def _ticks(bar: Any, units: int, steps: int) -> Callable[[CompiledVariable], None]:
+    """The engine's per-variable callback for a chunk of `units` units that takes `steps` variable
+    evaluations: the bar counts units and advances a fraction of the chunk per variable, so the
+    count and the ETA move evenly; the variable's name shows beside it."""
+    step = units / max(1, steps)
 
     def tick(var: CompiledVariable) -> None:
         bar.set_postfix_str(var.name)
-        bar.update(1)
+        bar.update(step)
 
     return tick
 
