@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from sdscm.backends.base import ScoringBackend
+from sdscm.backends.default_model import DEFAULT_MODEL_NAME
 from sdscm.backends.factory import CacheOption, build_backend
 from sdscm.engine.compiled import CompiledVariable, choose_phrasings, compile_spec
 from sdscm.engine.exact import DEFAULT_MAX_STATES, enumerate_joint, exact_table
@@ -26,8 +27,11 @@ from sdscm.progress import progress_bar
 from sdscm.semantics.noise import abduct_gumbel, uniforms
 from sdscm.spec.load import load_spec
 from sdscm.spec.schema import ModelFile
+from sdscm.version import library_versions
 
 NOISE_MODES = ("shared", "fresh")
+SAMPLED_NOISE = "sampled: Gumbel noise keyed by (seed, unit id, variable)"
+"""The noise record of a sample (counterfactuals record their `noise` mode)."""
 DEFAULT_CHUNK_UNITS = 32
 
 
@@ -185,7 +189,7 @@ class SDSCM:
         seeds = np.full(len(unit_ids), int(seed), dtype=np.int64)
         world = self.simulate(unit_ids, seeds, progress)
         frame = world_frame(self.variables, world, seeds, scores=scores)
-        frame.attrs["sdscm"] = json.dumps(self._provenance(seed=int(seed)))
+        frame.attrs["sdscm"] = json.dumps(self.provenance(seed=int(seed), noise=SAMPLED_NOISE))
         return frame
 
     def counterfactual(self, units: pd.DataFrame, do: Mapping[str, Any], noise: str = "shared",
@@ -205,6 +209,7 @@ class SDSCM:
         out = units.reset_index(drop=True).copy()
         for name, col in cols.items():
             out[name] = col
+        out.attrs["sdscm"] = json.dumps(self.provenance(seed=seed, noise=noise, do=do))
         return out
 
     def world_suffix(self, do: Mapping[str, Any]) -> str:
@@ -318,12 +323,34 @@ class SDSCM:
         states, probs = enumerate_joint(self.memo, self.variables, self.interventions, max_states)
         return exact_table(self.variables, states, probs, variables)
 
-    def _provenance(self, **extra: Any) -> dict[str, Any]:
-        return {
-            "model": self.spec.name, "source": self.source, "variant": self.variant,
-            "interventions": {k: iv.label for k, iv in self.interventions.items()},
-            **extra,
+    def provenance(self, *, seed: int | None, noise: str, do: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """What produced a result of this model: the model file (name, source), the language model
+        (name or path, and the backend's fingerprint when one scored), variant, interventions
+        (this model's, plus a counterfactual's `do`), seed, noise mode and library versions.
+
+        Recorded in the ``attrs["sdscm"]`` of every frame a query returns, and in every file written
+        from it (:func:`sdscm.write_frame`).
+        """
+        backend = self.memo.backend_if_built
+        uses_lm = self.spec.uses_language_model
+        interventions = {k: _shown(iv) for k, iv in self.interventions.items()}
+        record: dict[str, Any] = {
+            "model": self.spec.name, "source": self.source,
+            "language_model": (self.spec.model.name or f"{DEFAULT_MODEL_NAME} (packaged)") if uses_lm else None,
+            "dtype": self.spec.model.dtype if uses_lm else None,
+            "fingerprint": backend.fingerprint if backend is not None else None,
+            "variant": self.variant, "interventions": interventions, "seed": seed, "noise": noise,
+            "versions": library_versions(),
         }
+        if do is not None:
+            parsed = parse_interventions(self.domains, do)
+            record["counterfactual_do"] = {k: _shown(iv) for k, iv in parsed.items()}
+        return record
+
+
+def _shown(iv: Intervention) -> str:
+    """An intervention as recorded: the value label of a hard one, `~distribution` of a soft one."""
+    return iv.label[1:] if iv.is_hard and iv.label.startswith("=") else iv.label
 
 
 def _size(part: Any) -> int:

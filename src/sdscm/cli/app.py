@@ -106,7 +106,7 @@ def sample(
         check_output_path(out, FRAME_SUFFIXES)
         target = load_intervened_model(file, variant, model, dtype, cache, no_cache, do, soft)
         frame = target.sample(n, seed=seed, scores=scores, progress=True)
-        write_frame(frame, out, metadata=units_metadata(target))
+        write_frame(frame, out, metadata=units_metadata(target, frame))
         console.print(f"wrote {len(frame)} units to {out}", highlight=False)
 
     run_guarded(body)
@@ -137,7 +137,7 @@ def counterfactual(
         check_units_fit(m, frame, units, read_frame_metadata(units))
         interventions = parse_do(m, do, soft)
         result = m.counterfactual(frame, do=interventions, noise=noise, seed=seed, progress=True)
-        write_frame(result, out)
+        write_frame(result, out)  # with its provenance (result.attrs): model, do, noise, seed, versions
         console.print(f"wrote {len(result)} units with their counterfactual world to {out}", highlight=False)
 
     run_guarded(body)

@@ -138,10 +138,15 @@ def structure_hash(model: SDSCM) -> str:
     return hashlib.sha256(json.dumps(variables, sort_keys=True).encode("utf-8")).hexdigest()
 
 
-def units_metadata(model: SDSCM) -> dict[str, Any]:
-    """What `sample` records in its Parquet file, so `counterfactual` can tell units of another model."""
-    return {"kind": "units", "model": model.spec.name, "variables_sha256": structure_hash(model),
-            "variant": model.variant, "source": model.source}
+def units_metadata(model: SDSCM, frame: Any = None) -> dict[str, Any]:
+    """What `sample` records in its file, so `counterfactual` can tell units of another model, plus
+    the frame's provenance (model, fingerprint, variant, seed, interventions, noise, versions)."""
+    record = {"kind": "units", "model": model.spec.name, "variables_sha256": structure_hash(model),
+              "variant": model.variant, "source": model.source}
+    attrs = getattr(frame, "attrs", {}).get("sdscm")
+    if isinstance(attrs, str):
+        record["provenance"] = json.loads(attrs)
+    return record
 
 
 def _is_result_column(name: str, variables: set[str]) -> bool:
