@@ -22,6 +22,8 @@ from sdscm.cli.audit import audit_command  # noqa: E402
 from sdscm.cli.benchmark import benchmark_app  # noqa: E402
 from sdscm.cli.cache import cache_app  # noqa: E402
 from sdscm.cli.common import (  # noqa: E402
+    HelpCommand,
+    HelpGroup,
     CacheOpt,
     DtypeOpt,
     FileArg,
@@ -51,6 +53,7 @@ from sdscm.results.io import (  # noqa: E402
 from sdscm.spec import dump_spec, load_spec, spec_warnings, validate_file, with_model_overrides  # noqa: E402
 
 app = typer.Typer(
+    cls=HelpGroup,
     name="sdscm",
     help="Sequence-driven SCMs: sample observational, interventional and counterfactual data "
     "from a language model plus a DAG.",
@@ -61,7 +64,7 @@ app = typer.Typer(
 
 
 
-@app.command()
+@app.command(cls=HelpCommand)
 def validate(file: Path = FileArg) -> None:
     """Check a model file and print every problem found (exit code 1 if any)."""
 
@@ -83,14 +86,14 @@ def validate(file: Path = FileArg) -> None:
     run_guarded(body)
 
 
-@app.command()
+@app.command(cls=HelpCommand)
 def sample(
     file: Path = FileArg,
-    n: int = typer.Option(..., "-n", "--n", min=1, help="Number of units."),
+    n: int = typer.Option(..., "-n", min=1, help="Number of units."),
     seed: int = typer.Option(0, "--seed", help="Noise seed: units are keyed by (seed, unit id)."),
     variant: Optional[int] = VariantOpt,
-    do: list[str] = typer.Option([], "--do", help="Hard intervention VAR=VALUE (label or 0-based index); repeatable."),
-    soft: list[str] = typer.Option([], "--soft", help="Soft intervention VAR=uniform or VAR=a:0.3,b:0.7; repeatable."),
+    do: list[str] = typer.Option([], "--do", metavar="VAR=VALUE", help="Hard intervention VAR=VALUE (label or 0-based index); repeatable."),
+    soft: list[str] = typer.Option([], "--soft", metavar="VAR=DIST", help="Soft intervention VAR=uniform or VAR=a:0.3,b:0.7; repeatable."),
     out: Path = typer.Option(..., "--out", help="Output .parquet or .csv file."),
     scores: bool = typer.Option(False, "--scores", help="Also write raw candidate scores."),
     model: Optional[str] = ModelOpt,
@@ -112,13 +115,13 @@ def sample(
     run_guarded(body)
 
 
-@app.command()
+@app.command(cls=HelpCommand)
 def counterfactual(
     file: Path = FileArg,
     units: Path = typer.Option(..., "--units", help="Factual units (.parquet/.csv), e.g. from `sdscm sample`."),
-    do: list[str] = typer.Option(..., "--do", help="Intervention VAR=VALUE; repeatable."),
-    soft: list[str] = typer.Option([], "--soft", help="Soft intervention VAR=uniform or VAR=a:0.3,b:0.7."),
-    noise: str = typer.Option("shared", "--noise", help="shared (point counterfactuals) or fresh (the paper's)."),
+    do: list[str] = typer.Option(..., "--do", metavar="VAR=VALUE", help="Intervention VAR=VALUE; repeatable."),
+    soft: list[str] = typer.Option([], "--soft", metavar="VAR=DIST", help="Soft intervention VAR=uniform or VAR=a:0.3,b:0.7."),
+    noise: str = typer.Option("shared", "--noise", metavar="shared|fresh", help="shared (point counterfactuals) or fresh (the paper's)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of fresh noise / abduction (default: the units' seeds)."),
     variant: Optional[int] = VariantOpt,
     out: Path = typer.Option(..., "--out", help="Output .parquet or .csv file."),
@@ -143,12 +146,12 @@ def counterfactual(
     run_guarded(body)
 
 
-@app.command()
+@app.command(cls=HelpCommand)
 def exact(
     file: Path = FileArg,
-    var: list[str] = typer.Option([], "--var", help="Variables to keep (default: all); repeatable."),
-    do: list[str] = typer.Option([], "--do", help="Hard intervention VAR=VALUE; repeatable."),
-    soft: list[str] = typer.Option([], "--soft", help="Soft intervention."),
+    var: list[str] = typer.Option([], "--var", metavar="VAR", help="Variables to keep (default: all); repeatable."),
+    do: list[str] = typer.Option([], "--do", metavar="VAR=VALUE", help="Hard intervention VAR=VALUE; repeatable."),
+    soft: list[str] = typer.Option([], "--soft", metavar="VAR=DIST", help="Soft intervention."),
     variant: Optional[int] = VariantOpt,
     max_states: int = typer.Option(100_000, "--max-states", help="Refuse larger joint spaces."),
     out: Optional[Path] = typer.Option(None, "--out", help="Write the table (.csv/.parquet) instead of printing."),
@@ -172,7 +175,7 @@ def exact(
     run_guarded(body)
 
 
-@app.command()
+@app.command(cls=HelpCommand)
 def graph(
     file: Path = FileArg,
     out: Path = typer.Option(Path("dag.png"), "--out", help="Picture file (.png, .svg, .pdf)."),
@@ -187,10 +190,10 @@ def graph(
     run_guarded(body)
 
 
-@app.command()
+@app.command(cls=HelpCommand)
 def demo(
     out: Path = typer.Option(Path("demo-output"), "--out", help="Folder for units.parquet and dag.png."),
-    n: int = typer.Option(500, "-n", "--n", min=2, help="Number of units."),
+    n: int = typer.Option(500, "-n", min=2, help="Number of units."),
     seed: int = typer.Option(0, "--seed", help="Noise seed of the units (the same seed gives the same units)."),
     variant: Optional[int] = typer.Option(
         1, "--variant", help="Phrasing draw K of the family (default 1: a variant of the statin family with "
@@ -264,7 +267,7 @@ def demo(
 # Sub-command groups and commands that live in their own modules:
 app.add_typer(benchmark_app, name="benchmark")
 app.add_typer(cache_app, name="cache")
-app.command("audit")(audit_command)
+app.command("audit", cls=HelpCommand)(audit_command)
 
 
 def main() -> None:

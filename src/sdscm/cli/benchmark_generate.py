@@ -30,7 +30,7 @@ def generate_command(
     out: Path = typer.Option(..., "--out", help="Output folder (re-run the same command to resume)."),
     variants: int = typer.Option(1, "--variants", help="Number of phrasing variants (SD-SCMs) drawn from the family."),
     datasets_per_variant: int = typer.Option(1, "--datasets-per-variant", help="Datasets per variant."),
-    n: int = typer.Option(1000, "-n", "--n", help="Units per dataset."),
+    n: int = typer.Option(1000, "-n", help="Units per dataset."),
     seed: int = typer.Option(0, "--seed", help="Base seed; dataset d of variant k uses a seed derived from (seed, k, d)."),
     jobs: int = typer.Option(1, "--jobs", help="Datasets generated in parallel processes (each loads the model once)."),
     treatment: Optional[str] = typer.Option(None, "--treatment", help="Treatment variable (default: the file's benchmark section)."),
