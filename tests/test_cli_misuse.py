@@ -97,6 +97,13 @@ def _cases():
           "--out", "{tmp}/a"], ["more than 10,000 phrasing draws"]),
         (["benchmark", "generate", "{lm}", "--variants", "100000000000", "--out", "{tmp}/bench"],
          ["100,000,000,000 datasets, more than 100,000 in one folder"]),
+        # every bad estimator name in one message, before the (unreadable) source is read
+        (["benchmark", "evaluate", "{garbage}", "--out", "{tmp}/r.parquet", "--estimators", "Nope1,Nope2"],
+         ["unknown estimator(s) 'Nope1', 'Nope2'", "--list"]),
+        (["benchmark", "evaluate", "{garbage}"], ["needs --out FILE", "only --list"]),
+        (["benchmark", "evaluate", "--out", "{tmp}/r.parquet"], ["needs the SOURCE folder"]),
+        (["benchmark", "evaluate", "{tmp}/missing", "--out", "{tmp}/r.parquet"], ["missing: no such folder"]),
+        (["benchmark", "evaluate", "{garbage}", "--out", "{tmp}/r.parquet", "--jobs", "-2"], ["--jobs must be"]),
     ]
 
 
@@ -177,3 +184,12 @@ def test_sampled_units_are_not_benchmark_datasets(files: dict[str, Path], tmp_pa
     assert invoke("sample", files["model"], "-n", 5, "--out", units).exit_code == 0
     one_error(invoke("benchmark", "describe", units, "--out", tmp_path / "d"),
               "has no sdscm metadata", "not written by `sdscm benchmark generate`")
+
+
+def test_evaluate_list_needs_no_folder_nor_out() -> None:
+    """`benchmark evaluate --list` prints the preset's estimators without a folder or --out."""
+    res = invoke("benchmark", "evaluate", "--list")
+    assert res.exit_code == 0, res.output
+    assert len(res.output.strip().splitlines()) >= 5
+    res = invoke("benchmark", "evaluate", "--list", "--estimators", "Nope")
+    one_error(res, "unknown estimator(s) 'Nope'")

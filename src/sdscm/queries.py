@@ -71,5 +71,5 @@ def exact_distribution(
     model: SDSCM, variables: list[str] | None = None, interventions: Mapping[str, Any] | None = None
 ) -> pd.DataFrame:
     """Exact (interventional) distribution over `variables` by enumeration."""
-    target = model.do(interventions) if interventions else model
+    target = model.do(interventions) if interventions is not None else model
     return target.exact(variables)

@@ -127,7 +127,11 @@ def write_frame(frame: pd.DataFrame, path: str | Path, metadata: dict | None = N
     ``attrs["sdscm"]``: model, fingerprint, variant, seed, interventions, noise, versions) is recorded
     as ``{"provenance": ...}``.
     """
-    path = Path(path)
+    if not isinstance(frame, pd.DataFrame):
+        raise SDSCMError(f"write_frame needs a pandas DataFrame, got {type(frame).__name__}")
+    path = _as_path(path, "write_frame")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise SDSCMError(f"metadata must be a dict (JSON-able), got {type(metadata).__name__}")
     suffix = path.suffix.lower()
     if suffix not in FRAME_SUFFIXES:
         raise SDSCMError(f"{path}: unknown output format {suffix!r}; use a .parquet or .csv file name")
@@ -165,7 +169,7 @@ def _unreadable(path: Path, exc: Exception, what: str) -> SDSCMError:
 
 def read_frame(path: str | Path) -> pd.DataFrame:
     """Read a DataFrame written by :func:`write_frame` (Parquet or CSV); a damaged file is one clear error."""
-    path = Path(path)
+    path = _as_path(path, "read_frame")
     if not path.exists():
         raise SDSCMError(f"{path}: no such file; give the path of a .parquet or .csv file of units")
     if path.is_dir():
@@ -182,6 +186,12 @@ def read_frame(path: str | Path) -> pd.DataFrame:
         except (ValueError, OSError) as exc:  # parser errors, bad encodings, non-numeric ids
             raise _unreadable(path, exc, "CSV") from None
     raise SDSCMError(f"{path}: unknown format {suffix!r}; give a .parquet or .csv file")
+
+
+def _as_path(path: object, what: str) -> Path:
+    if not isinstance(path, (str, os.PathLike)):
+        raise SDSCMError(f"{what} needs a file path (text or pathlib.Path), got {type(path).__name__} {path!r:.60}")
+    return Path(path)
 
 
 def csv_sidecar(path: str | Path) -> Path:
