@@ -42,6 +42,7 @@ from sdscm.cli.common import (  # noqa: E402
     run_guarded,
     units_metadata,
 )
+from sdscm.cli.tables import print_table  # noqa: E402
 from sdscm.graph.draw import draw_dag  # noqa: E402
 from sdscm.results.io import (  # noqa: E402
     FRAME_SUFFIXES,
@@ -170,7 +171,10 @@ def exact(
             write_frame(table, out)
             console.print(f"wrote {len(table)} states to {out}", highlight=False)
         else:
-            console.print(table.to_string(index=False), highlight=False, markup=False)
+            rows = [[str(v) if c != "probability" else str(float(v)) for c, v in zip(table.columns, r)]
+                    for r in table.itertuples(index=False)]
+            print_table(console, [str(c) for c in table.columns], rows,
+                        numeric=[c == "probability" for c in table.columns])
 
     run_guarded(body)
 
@@ -210,9 +214,6 @@ def demo(
     """The main job: one benchmark dataset, true vs naive vs adjusted ATE, with a health verdict."""
 
     def body() -> None:
-        from rich import box
-        from rich.table import Table
-
         from sdscm.benchmark.health import explain
         from sdscm.demo import packaged_statin_heart, run_demo
 
@@ -229,8 +230,7 @@ def demo(
         s = run_demo(out, n=n, seed=seed, variant=variant, model_file=source, progress=True,
                      cache=cache_option(cache, no_cache))
         hidden = ", ".join(s.hidden_covariates) or "none"
-        table = Table(box=box.SIMPLE_HEAD, title=f"Effect of {s.treatment} = {s.treated} vs {s.control} "
-                                                 f"on {s.outcome_label}, {s.n} units")
+        title = f"Effect of {s.treatment} = {s.treated} vs {s.control} on {s.outcome_label}, {s.n} units"
         tiny = max(abs(s.sample_ate), abs(s.naive_difference)) < 1e-3  # a near-null benchmark
 
         def num(x: float) -> str:  # tiny effects in scientific notation, so they do not read as 0
@@ -242,13 +242,7 @@ def demo(
             cells.append((row.label, num(row.ate_all), num(row.ate_all - s.sample_ate),
                           num(row.ate_hidden), num(row.ate_hidden - s.sample_ate)))
         headers = ("estimate of the ATE", "all covariates", "error", "U hidden", "error")
-        for i, col in enumerate(headers):
-            width = max(len(col), *(len(c[i]) for c in cells))
-            table.add_column(col, justify="left" if i == 0 else "right", no_wrap=i > 0,
-                             min_width=None if i == 0 else width)
-        for c in cells:
-            table.add_row(*c)
-        console.print(table)
+        print_table(console, headers, cells, title=title)
         h = s.health
         floor = "n/a" if h.numerical_floor is None else f"{h.numerical_floor:.1e}"
         console.print(f"U (hidden in the last columns): {hidden}", highlight=False)
