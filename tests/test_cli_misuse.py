@@ -99,7 +99,7 @@ def _cases():
          ["100,000,000,000 datasets, more than 100,000 in one folder"]),
         # every bad estimator name in one message, before the (unreadable) source is read
         (["benchmark", "evaluate", "{garbage}", "--out", "{tmp}/r.parquet", "--estimators", "Nope1,Nope2"],
-         ["unknown estimator(s) 'Nope1', 'Nope2'", "--list"]),
+         ["unknown estimators 'Nope1', 'Nope2'", "--list"]),
         (["benchmark", "evaluate", "{garbage}"], ["needs --out FILE", "only --list"]),
         (["benchmark", "evaluate", "--out", "{tmp}/r.parquet"], ["needs the SOURCE folder"]),
         (["benchmark", "evaluate", "{tmp}/missing", "--out", "{tmp}/r.parquet"], ["missing: no such folder"]),
@@ -192,4 +192,4 @@ def test_evaluate_list_needs_no_folder_nor_out() -> None:
     assert res.exit_code == 0, res.output
     assert len(res.output.strip().splitlines()) >= 5
     res = invoke("benchmark", "evaluate", "--list", "--estimators", "Nope")
-    one_error(res, "unknown estimator(s) 'Nope'")
+    one_error(res, "unknown estimator 'Nope'")

@@ -71,7 +71,7 @@ def evaluate_command(
         known = {c.display for c in configs} | set(registry())
         unknown = [x for x in dict.fromkeys(names or []) if x not in known]
         if unknown:
-            raise SDSCMError(f"unknown estimator(s) {', '.join(map(repr, unknown))}; known: "
+            raise SDSCMError(f"unknown estimator{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; known: "
                              f"{', '.join(sorted(known))} (see `sdscm benchmark evaluate --list`)")
         configs = select(configs, names)
         if encoding is not None:
