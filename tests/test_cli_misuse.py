@@ -104,6 +104,13 @@ def _cases():
         (["benchmark", "evaluate", "--out", "{tmp}/r.parquet"], ["needs the SOURCE folder"]),
         (["benchmark", "evaluate", "{tmp}/missing", "--out", "{tmp}/r.parquet"], ["missing: no such folder"]),
         (["benchmark", "evaluate", "{garbage}", "--out", "{tmp}/r.parquet", "--jobs", "-2"], ["--jobs must be"]),
+        (["counterfactual", "{lm}", "--units", "{garbage}", "--do", "activity=a run", "--noise", "foo",
+          "--out", "{tmp}/c.parquet"], ["--noise must be one of shared, fresh"]),
+        (["exact", "{lm}", "--var", "zz"], ["unknown variable(s) ['zz']"]),
+        (["sample", "{lm}", "-n", "2", "--cache", "{afile}", "--out", "{tmp}/o.parquet"],
+         ["is a file; give a folder for the score cache"]),
+        (["sample", "{lm}", "-n", "2", "--variant", "-1", "--out", "{tmp}/o.parquet"], ["variant must be"]),
+        (["demo", "--model-file", "{lm}", "--variant", "-3", "--out", "{tmp}/demo"], ["--variant must be 0 or more"]),
     ]
 
 

@@ -80,3 +80,13 @@ def test_counterfactual_and_potential_outcomes_count_units(toy_model: SDSCM,
     assert capsys.readouterr().err.splitlines()[-1].startswith("units: 5/5 (100%)")
     toy_model.potential_outcome_worlds(units["unit_id"], units["seed"], [{"activity": "a run"}], progress=True)
     assert capsys.readouterr().err.splitlines()[-1].startswith("units: 5/5 (100%)")
+
+
+def test_no_progress_line_above_an_error() -> None:
+    """A failing job ends with its error message, not with a half-done progress line."""
+    out = io.StringIO()
+    with pytest.raises(RuntimeError):
+        with LogLines(4, "unit", file=out, interval=100, clock=Clock()) as bar:
+            bar.update(1)
+            raise RuntimeError("boom")
+    assert out.getvalue() == ""

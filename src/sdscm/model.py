@@ -391,6 +391,9 @@ class SDSCM:
             raise QueryError(f"variables must be a variable name or a list of names, got {variables!r:.60}")
         if isinstance(max_states, bool) or not isinstance(max_states, (int, np.integer)) or max_states < 1:
             raise QueryError(f"max_states must be a whole number >= 1, got {max_states!r}")
+        unknown = [v for v in variables or [] if v not in self.names]
+        if unknown:  # before any scoring
+            raise QueryError(f"unknown variable(s) {unknown}; known variables: {self.names}")
         states, probs = enumerate_joint(self.memo, self.variables, self.interventions, max_states)
         return exact_table(self.variables, states, probs, variables)
 

@@ -117,7 +117,9 @@ class LogLines:
     def __enter__(self) -> "LogLines":
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is not None:  # the error says what happened; no final progress line above it
+            self._closed = True
         self.close()
 
 

@@ -43,7 +43,9 @@ from sdscm.cli.common import (  # noqa: E402
     units_metadata,
 )
 from sdscm.cli.tables import print_table  # noqa: E402
+from sdscm.errors import SDSCMError  # noqa: E402
 from sdscm.graph.draw import draw_dag  # noqa: E402
+from sdscm.model import NOISE_MODES  # noqa: E402
 from sdscm.results.io import (  # noqa: E402
     FRAME_SUFFIXES,
     check_output_path,
@@ -135,6 +137,8 @@ def counterfactual(
 
     def body() -> None:
         check_seed(seed)
+        if noise not in NOISE_MODES:
+            raise SDSCMError(f"--noise must be one of {', '.join(NOISE_MODES)}, got {noise!r}")
         check_output_path(out, FRAME_SUFFIXES)
         frame = read_frame(units)
         m = load_model(file, variant, model, dtype, cache, no_cache)
@@ -219,6 +223,8 @@ def demo(
 
         check_seed(seed)
         check_units(n, minimum=2)
+        if variant is not None and variant < 0:
+            raise SDSCMError(f"--variant must be 0 or more (a phrasing draw of the family), got {variant}")
         check_output_path(out, folder=True)
         source = model_file or packaged_statin_heart()
         if model is not None or dtype is not None:

@@ -140,6 +140,8 @@ def cache_option(cache: Path | None, no_cache: bool) -> "bool | Path":
     """`--no-cache` -> off; `--cache DIR` -> that folder; neither -> the user cache dir."""
     if no_cache:
         return False
+    if cache is not None and cache.exists() and not cache.is_dir():
+        raise SDSCMError(f"--cache {cache} is a file; give a folder for the score cache (or --no-cache)")
     return cache if cache is not None else True
 
 
