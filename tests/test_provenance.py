@@ -102,3 +102,11 @@ def test_audit_results_and_benchmark_manifest_record_provenance(tmp_path: Path) 
     assert manifest["model"]["fingerprint"] and manifest["noise"].startswith("shared")
     assert manifest["seeds"]["seed"] == 4 and manifest["variants"][0]["variant"] == 0
     _check_versions({"python": "x", **manifest["versions"]})
+    # each dataset file also carries the record (a file copied alone keeps it)
+    import pyarrow.parquet as pq
+
+    path = run.out / run.datasets[0]["files"]["parquet"]["path"]
+    record = json.loads(pq.read_schema(path).metadata[b"sdscm"])["provenance"]
+    assert record["fingerprint"] == manifest["model"]["fingerprint"] and record["variant"] == 0
+    assert record["noise"].startswith("shared")
+    _check_versions(record["versions"])
