@@ -90,3 +90,15 @@ def test_no_progress_line_above_an_error() -> None:
             bar.update(1)
             raise RuntimeError("boom")
     assert out.getvalue() == ""
+
+
+def test_a_jupyter_kernel_gets_a_bar_not_log_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A notebook's stderr is no terminal, but tqdm draws a widget there: no plain lines."""
+    import sys
+    import types
+
+    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
+    stream_type = type("OutStream", (io.StringIO,), {"__module__": "ipykernel.iostream"})
+    bar = progress_bar(True, 3, "unit", file=stream_type())
+    assert not isinstance(bar, LogLines)
+    bar.close()

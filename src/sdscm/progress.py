@@ -3,7 +3,7 @@
 Every long loop (the units of a query, datasets of a benchmark run, variants of an audit, estimator
 fits) reports through :func:`progress_bar`, so they look and behave alike:
 
-- on a terminal, a tqdm bar whose rate is the average since the start (``smoothing=0``), so the ETA
+- on a terminal (or in a Jupyter notebook), a tqdm bar whose rate is the average since the start (``smoothing=0``), so the ETA
   moves steadily instead of jumping with each step's cost;
 - when stderr is not a terminal (a log file, a pipe, CI), plain lines such as
   ``units: 64/500 (13%), 12 s elapsed, about 1 min 22 s left`` at most every
@@ -131,6 +131,9 @@ def _interval() -> float:
 
 
 def _is_terminal(stream: Any) -> bool:
+    """A terminal, or a Jupyter kernel's stderr (tqdm.auto draws a notebook widget there)."""
+    if "ipykernel" in sys.modules and type(stream).__module__.startswith("ipykernel"):
+        return True
     try:
         return bool(stream.isatty())
     except (AttributeError, ValueError):
