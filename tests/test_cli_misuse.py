@@ -97,6 +97,20 @@ def _cases():
           "--out", "{tmp}/a"], ["more than 10,000 phrasing draws"]),
         (["benchmark", "generate", "{lm}", "--variants", "100000000000", "--out", "{tmp}/bench"],
          ["100,000,000,000 datasets, more than 100,000 in one folder"]),
+        # every bad estimator name in one message, before the (unreadable) source is read
+        (["benchmark", "evaluate", "{garbage}", "--out", "{tmp}/r.parquet", "--estimators", "Nope1,Nope2"],
+         ["unknown estimators 'Nope1', 'Nope2'", "--list"]),
+        (["benchmark", "evaluate", "{garbage}"], ["needs --out FILE", "only --list"]),
+        (["benchmark", "evaluate", "--out", "{tmp}/r.parquet"], ["needs the SOURCE folder"]),
+        (["benchmark", "evaluate", "{tmp}/missing", "--out", "{tmp}/r.parquet"], ["missing: no such folder"]),
+        (["benchmark", "evaluate", "{garbage}", "--out", "{tmp}/r.parquet", "--jobs", "-2"], ["--jobs must be"]),
+        (["counterfactual", "{lm}", "--units", "{garbage}", "--do", "activity=a run", "--noise", "foo",
+          "--out", "{tmp}/c.parquet"], ["--noise must be one of shared, fresh"]),
+        (["exact", "{lm}", "--var", "zz"], ["unknown variable(s) ['zz']"]),
+        (["sample", "{lm}", "-n", "2", "--cache", "{afile}", "--out", "{tmp}/o.parquet"],
+         ["is a file; give a folder for the score cache"]),
+        (["sample", "{lm}", "-n", "2", "--variant", "-1", "--out", "{tmp}/o.parquet"], ["variant must be"]),
+        (["demo", "--model-file", "{lm}", "--variant", "-3", "--out", "{tmp}/demo"], ["--variant must be 0 or more"]),
     ]
 
 
@@ -177,3 +191,12 @@ def test_sampled_units_are_not_benchmark_datasets(files: dict[str, Path], tmp_pa
     assert invoke("sample", files["model"], "-n", 5, "--out", units).exit_code == 0
     one_error(invoke("benchmark", "describe", units, "--out", tmp_path / "d"),
               "has no sdscm metadata", "not written by `sdscm benchmark generate`")
+
+
+def test_evaluate_list_needs_no_folder_nor_out() -> None:
+    """`benchmark evaluate --list` prints the preset's estimators without a folder or --out."""
+    res = invoke("benchmark", "evaluate", "--list")
+    assert res.exit_code == 0, res.output
+    assert len(res.output.strip().splitlines()) >= 5
+    res = invoke("benchmark", "evaluate", "--list", "--estimators", "Nope")
+    one_error(res, "unknown estimator 'Nope'")

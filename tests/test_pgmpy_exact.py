@@ -7,6 +7,7 @@ import itertools
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -123,11 +124,13 @@ def test_cli_exact_evidence(tmp_path: Path) -> None:
     path = tmp_path / "model.yaml"
     path.write_text(yaml.safe_dump(CATEGORICAL_MODEL, sort_keys=False))
     runner = CliRunner()
-    res = runner.invoke(app, ["exact", str(path), "--var", "weather", "--evidence", "time=fast"])
+    table_file = tmp_path / "table.csv"
+    res = runner.invoke(app, ["exact", str(path), "--var", "weather", "--evidence", "time=fast",
+                              "--out", str(table_file)])
     assert res.exit_code == 0, res.output
     # P(sunny, fast) = .6 (.2 * .3 + .8 * .9), P(rainy, fast) = .4 (.7 * .3 + .3 * .6)
     sunny, rainy = 0.6 * (0.2 * 0.3 + 0.8 * 0.9), 0.4 * (0.7 * 0.3 + 0.3 * 0.6)
-    printed = dict(line.split() for line in res.output.splitlines()[1:])
+    printed = dict(pd.read_csv(table_file).itertuples(index=False))
     assert float(printed["sunny"]) == pytest.approx(sunny / (sunny + rainy), abs=1e-6)
     assert float(printed["rainy"]) == pytest.approx(rainy / (sunny + rainy), abs=1e-6)
     bad = runner.invoke(app, ["exact", str(path), "--do", "activity=a run", "--evidence", "activity=0"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -11,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from sdscm.backends.base import ScoringBackend
+from sdscm.backends.default_model import DEFAULT_MODEL_NAME
 from sdscm.backends.factory import CacheOption, build_backend
 from sdscm.engine.compiled import CompiledVariable, choose_phrasings, compile_spec
 from sdscm.engine.exact import (
@@ -34,14 +36,58 @@ from sdscm.errors import QueryError
 from sdscm.graph.dag import build_graph, descendants_of
 from sdscm.progress import progress_bar
 from sdscm.semantics.noise import abduct_gumbel, uniforms
+from sdscm.spec.checks import phrasing_problem
 from sdscm.spec.load import load_spec
 from sdscm.spec.schema import ModelFile
+from sdscm.version import library_versions
 
 NOISE_MODES = ("shared", "fresh")
+SAMPLED_NOISE = "sampled: Gumbel noise keyed by (seed, unit id, variable)"
+"""The noise record of a sample (counterfactuals record their `noise` mode)."""
 DEFAULT_CHUNK_UNITS = 32
 
 
 MAX_SEED = 2**63 - 1
+MAX_UNITS = 10_000_000
+"""Units per call (the CLI's limit too): a frame and the engine's arrays take a few hundred bytes per
+unit and variable."""
+
+
+def _check_count(n: Any, name: str = "n") -> int:
+    """A number of units: a whole number >= 0 (not a bool, float or text)."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or int(n) < 0:
+        raise QueryError(f"{name} must be a whole number of units >= 0, got {n!r}")
+    if int(n) > MAX_UNITS:
+        raise QueryError(f"{name}={n} is more than {MAX_UNITS:,} units, the most one call holds in memory; "
+                         "split the work into calls with different seeds or unit_ids")
+    return int(n)
+
+
+def _integer_array(values: Any, what: str, length: int | None = None) -> np.ndarray:
+    """`values` as a 1-D int64 array of integers in [0, 2**63-1], one per unit; QueryError otherwise."""
+    hint = f"{what} must be a 1-D sequence of whole numbers >= 0 (one per unit)"
+    if isinstance(values, (str, bytes, Mapping)) or np.isscalar(values):
+        extra = (f"; to give every unit the same seed, pass np.full({length}, seed) or use sample()"
+                 if what == "seeds" and length is not None else "")
+        raise QueryError(f"{hint}, got {type(values).__name__} {values!r:.60}{extra}")
+    try:
+        arr = np.asarray(list(values) if not isinstance(values, np.ndarray) else values)
+    except (TypeError, ValueError):
+        raise QueryError(f"{hint}, got {type(values).__name__}") from None
+    if arr.ndim != 1:
+        raise QueryError(f"{hint}, got an array of shape {arr.shape}")
+    if arr.size and (arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer)):
+        raise QueryError(f"{hint}, got values of type {arr.dtype}")
+    if arr.size and (arr.min() < 0 or (arr.dtype == np.uint64 and arr.max() > MAX_SEED)):
+        raise QueryError(f"{hint}; the smallest is {arr.min()}")
+    if length is not None and len(arr) != length:
+        raise QueryError(f"{what} has {len(arr)} entries for {length} unit ids; give one per unit")
+    return arr.astype(np.int64)
+
+
+def _check_mapping(value: Any, what: str, example: str) -> None:
+    if not isinstance(value, Mapping):
+        raise QueryError(f"{what} must be a dict, e.g. {example}; got {type(value).__name__} {value!r:.60}")
 
 
 def _check_seed(seed: Any) -> None:
@@ -74,6 +120,17 @@ class SDSCM:
         chunk_units: int = DEFAULT_CHUNK_UNITS,
         cache: CacheOption = True,
     ):
+        if not isinstance(spec, ModelFile):
+            raise QueryError(f"SDSCM needs a loaded model file (sdscm.spec.load_spec), got {type(spec).__name__}; "
+                             "to load a file by path use sdscm.load(path)")
+        if variant is not None and (isinstance(variant, bool) or not isinstance(variant, (int, np.integer))
+                                    or not 0 <= int(variant) <= MAX_SEED):
+            raise QueryError(f"variant must be None (the first phrasing of every variable) or a whole number "
+                             f">= 0, got {variant!r}")
+        if isinstance(chunk_units, bool) or not isinstance(chunk_units, (int, np.integer)) or chunk_units < 1:
+            raise QueryError(f"chunk_units must be a whole number >= 1, got {chunk_units!r}")
+        if not (isinstance(cache, (bool, str, Path)) or cache is None):
+            raise QueryError(f"cache must be True (the user cache dir), False, or a folder path; got {cache!r}")
         self.spec = spec
         self.variant = variant
         self.source = source
@@ -110,6 +167,9 @@ class SDSCM:
         return {v.name: v.values for v in self.variables}
 
     def variable(self, name: str) -> CompiledVariable:
+        if not isinstance(name, str):
+            raise QueryError(f"a variable is named by text, got {type(name).__name__} {name!r}; "
+                             f"known variables: {self.names}")
         for var in self.variables:
             if var.name == name:
                 return var
@@ -136,23 +196,30 @@ class SDSCM:
         return self._derive({**self.interventions, **parsed})
 
     def with_phrasings(self, phrasings: Mapping[str, str]) -> "SDSCM":
-        """The same model with some variables' phrasings replaced (e.g. a placebo rewording)."""
+        """The same model with some variables' phrasings replaced (e.g. a placebo rewording).
+
+        Each new phrasing is a template with exactly one `{value}` slot, as in a model file."""
+        _check_mapping(phrasings, "phrasings", "{'activity': 'They chose to {value}.'}")
         unknown = [k for k in phrasings if k not in self.phrasings]
         if unknown:
             raise QueryError(f"unknown variable(s) {unknown}; known variables: {self.names}")
+        bad = [f"'{k}': {v!r:.60} {problem}" for k, v in phrasings.items()
+               if (problem := phrasing_problem(v)) is not None]
+        if bad:
+            raise QueryError("phrasing " + "; ".join(bad))
         return self._derive(phrasings={**self.phrasings, **phrasings})
 
     # ----------------------------------------------------------------- queries
     def simulate(self, unit_ids: np.ndarray, seeds: np.ndarray, progress: bool = False) -> World:
-        """Evaluate this model's world for the given units (arrays; the engine-level query)."""
-        unit_ids = np.asarray(unit_ids, dtype=np.int64)
-        seeds = np.asarray(seeds, dtype=np.int64)
+        """Evaluate this model's world for the given units (arrays; the engine-level query):
+        `unit_ids` and `seeds` are 1-D integer sequences of the same length."""
+        unit_ids = _integer_array(unit_ids, "unit_ids")
+        seeds = _integer_array(seeds, "seeds", len(unit_ids))
         parts = chunks(len(unit_ids), self.chunk_units)
-        with progress_bar(progress, len(parts) * len(self.variables), "variable", leave=False) as bar:
-            tick = _ticks(bar)
+        with progress_bar(progress, len(unit_ids), "unit", leave=False) as bar:
             return concat_worlds([
                 evaluate_world(self.memo, self.variables, unit_ids[c], SeededNoise(seeds[c]),
-                               self.interventions, on_variable=tick)
+                               self.interventions, on_variable=_ticks(bar, _size(c), len(self.variables)))
                 for c in parts
             ])
 
@@ -163,16 +230,17 @@ class SDSCM:
         """The factual world of generated units and their shared-noise counterfactual world under
         each intervention in `arms`, computed chunk by chunk so each chunk's shared text is scored
         while its prefixes are still cached (the benchmark's and the demo's workhorse)."""
-        unit_ids = np.asarray(unit_ids, dtype=np.int64)
-        seeds = np.asarray(seeds, dtype=np.int64)
+        unit_ids = _integer_array(unit_ids, "unit_ids")
+        seeds = _integer_array(seeds, "seeds", len(unit_ids))
+        if isinstance(arms, (str, bytes, Mapping)):
+            raise QueryError("arms must be a list of intervention dicts, e.g. [{'T': 'a'}, {'T': 'b'}]")
         parsed_arms = [parse_interventions(self.domains, arm) for arm in arms]
         parts = chunks(len(unit_ids), self.chunk_units)
         factual_parts: list[World] = []
         arm_parts: list[list[World]] = [[] for _ in arms]
-        total = len(parts) * len(self.variables) * (1 + len(arms))
-        with progress_bar(progress, total, "variable", leave=False) as bar:
-            tick = _ticks(bar)
+        with progress_bar(progress, len(unit_ids), "unit", leave=False) as bar:
             for c in parts:
+                tick = _ticks(bar, _size(c), len(self.variables) * (1 + len(arms)))
                 noise = SeededNoise(seeds[c])
                 world = evaluate_world(self.memo, self.variables, unit_ids[c], noise, self.interventions,
                                        on_variable=tick)
@@ -191,14 +259,12 @@ class SDSCM:
         """
         _check_seed(seed)
         if unit_ids is None:
-            if n < 0:
-                raise QueryError(f"n must be >= 0, got {n}")
-            unit_ids = np.arange(n, dtype=np.int64)
-        unit_ids = np.asarray(unit_ids, dtype=np.int64)
+            unit_ids = np.arange(_check_count(n), dtype=np.int64)
+        unit_ids = _integer_array(unit_ids, "unit_ids")
         seeds = np.full(len(unit_ids), int(seed), dtype=np.int64)
         world = self.simulate(unit_ids, seeds, progress)
         frame = world_frame(self.variables, world, seeds, scores=scores)
-        frame.attrs["sdscm"] = json.dumps(self._provenance(seed=int(seed)))
+        frame.attrs["sdscm"] = json.dumps(self.provenance(seed=int(seed), noise=SAMPLED_NOISE))
         return frame
 
     def counterfactual(self, units: pd.DataFrame, do: Mapping[str, Any], noise: str = "shared",
@@ -218,6 +284,7 @@ class SDSCM:
         out = units.reset_index(drop=True).copy()
         for name, col in cols.items():
             out[name] = col
+        out.attrs["sdscm"] = json.dumps(self.provenance(seed=seed, noise=noise, do=do))
         return out
 
     def world_suffix(self, do: Mapping[str, Any]) -> str:
@@ -227,7 +294,7 @@ class SDSCM:
     def counterfactual_world(self, units: pd.DataFrame, do: Mapping[str, Any], noise: str = "shared",
                              *, seed: int | None = None, progress: bool = False) -> World:
         """The engine-level counterfactual query: the counterfactual :class:`World` of `units`."""
-        if noise not in NOISE_MODES:
+        if not isinstance(noise, str) or noise not in NOISE_MODES:
             raise QueryError(f"noise must be one of {NOISE_MODES}, got {noise!r}")
         if seed is not None:
             _check_seed(seed)
@@ -246,10 +313,10 @@ class SDSCM:
         else:
             seeds = np.full(n, 0 if seed is None else int(seed), dtype=np.int64)
         parts = chunks(n, self.chunk_units)
-        with progress_bar(progress, len(parts) * len(self.variables), "variable", leave=False) as bar:
-            tick = _ticks(bar)
+        with progress_bar(progress, n, "unit", leave=False) as bar:
             return concat_worlds([
-                self._counterfactual_chunk(factual[c], unit_ids[c], seeds[c], recorded, parsed, noise, seed, tick)
+                self._counterfactual_chunk(factual[c], unit_ids[c], seeds[c], recorded, parsed, noise, seed,
+                                           _ticks(bar, _size(c), len(self.variables)))
                 for c in parts
             ])
 
@@ -310,6 +377,8 @@ class SDSCM:
     def distribution(self, variable: str, parents: Mapping[str, Any] | None = None) -> pd.Series:
         """The mechanism P(variable | parents) in this model (after interventions), indexed by value."""
         var = self.variable(variable)
+        if parents is not None:
+            _check_mapping(parents, "parents", "{'weather': 'sunny'}")
         parents = dict(parents or {})
         extra = [p for p in parents if p not in var.parents]
         missing = [p for p in var.parents if p not in parents]
@@ -335,7 +404,15 @@ class SDSCM:
         zero is refused."""
         if isinstance(variables, str):
             variables = [variables]
-        observed = parse_evidence(self.domains, evidence) if evidence else {}
+        if variables is not None and (not isinstance(variables, (list, tuple))
+                                      or not all(isinstance(v, str) for v in variables)):
+            raise QueryError(f"variables must be a variable name or a list of names, got {variables!r:.60}")
+        if isinstance(max_states, bool) or not isinstance(max_states, (int, np.integer)) or max_states < 1:
+            raise QueryError(f"max_states must be a whole number >= 1, got {max_states!r}")
+        unknown = [v for v in variables or [] if v not in self.names]
+        if unknown:  # before any scoring
+            raise QueryError(f"unknown variable(s) {unknown}; known variables: {self.names}")
+        observed = parse_evidence(self.domains, evidence) if evidence is not None else {}
         states, probs = enumerate_joint(self.memo, self.variables, self.interventions, max_states, observed)
         if observed:
             total = float(probs.sum())
@@ -349,20 +426,52 @@ class SDSCM:
             probs = probs / total
         return exact_table(self.variables, states, probs, variables)
 
-    def _provenance(self, **extra: Any) -> dict[str, Any]:
-        return {
-            "model": self.spec.name, "source": self.source, "variant": self.variant,
-            "interventions": {k: iv.label for k, iv in self.interventions.items()},
-            **extra,
+    def provenance(self, *, seed: int | None, noise: str, do: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """What produced a result of this model: the model file (name, source), the language model
+        (name or path, and the backend's fingerprint when one scored), variant, interventions
+        (this model's, plus a counterfactual's `do`), seed, noise mode and library versions.
+
+        Recorded in the ``attrs["sdscm"]`` of every frame a query returns, and in every file written
+        from it (:func:`sdscm.write_frame`).
+        """
+        backend = self.memo.backend_if_built
+        uses_lm = self.spec.uses_language_model
+        interventions = {k: _shown(iv) for k, iv in self.interventions.items()}
+        record: dict[str, Any] = {
+            "model": self.spec.name, "source": self.source,
+            "language_model": (self.spec.model.name or f"{DEFAULT_MODEL_NAME} (packaged)") if uses_lm else None,
+            "dtype": self.spec.model.dtype if uses_lm else None,
+            "fingerprint": backend.fingerprint if backend is not None else None,
+            "variant": self.variant, "interventions": interventions, "seed": seed, "noise": noise,
+            "versions": library_versions(),
         }
+        if do is not None:
+            parsed = parse_interventions(self.domains, do)
+            record["counterfactual_do"] = {k: _shown(iv) for k, iv in parsed.items()}
+        return record
 
 
-def _ticks(bar: Any) -> Callable[[CompiledVariable], None]:
-    """The engine's per-variable callback: advance `bar` and show the variable's name."""
+def _shown(iv: Intervention) -> str:
+    """An intervention as recorded: the value label of a hard one, `~distribution` of a soft one."""
+    return iv.label[1:] if iv.is_hard and iv.label.startswith("=") else iv.label
+
+
+def _size(part: Any) -> int:
+    """Units in a chunk (a slice or an index array)."""
+    if isinstance(part, slice):
+        return len(range(*part.indices(2**62)))
+    return len(part)
+
+
+def _ticks(bar: Any, units: int, steps: int) -> Callable[[CompiledVariable], None]:
+    """The engine's per-variable callback for a chunk of `units` units that takes `steps` variable
+    evaluations: the bar counts units and advances a fraction of the chunk per variable, so the
+    count and the ETA move evenly; the variable's name shows beside it."""
+    step = units / max(1, steps)
 
     def tick(var: CompiledVariable) -> None:
         bar.set_postfix_str(var.name)
-        bar.update(1)
+        bar.update(step)
 
     return tick
 
@@ -370,5 +479,7 @@ def _ticks(bar: Any) -> Callable[[CompiledVariable], None]:
 def load(path: str | Path, variant: int | None = None, backend: ScoringBackend | None = None,
          cache: CacheOption = True) -> SDSCM:
     """Load a model file (our YAML/JSON, or the reference implementation's JSON config)."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise QueryError(f"load needs the path of a model file, got {type(path).__name__} {path!r:.60}")
     spec = load_spec(path)
     return SDSCM(spec, variant=variant, backend=backend, source=str(path), cache=cache)

@@ -34,7 +34,7 @@ from sdscm.engine.noise_sources import AbductedNoise, NoiseSource, SeededNoise
 from sdscm.engine.worlds import World, chunks, concat_worlds, evaluate_world
 from sdscm.errors import QueryError
 from sdscm.graph.dag import descendants_of
-from sdscm.model import SDSCM, _check_seed
+from sdscm.model import MAX_UNITS, SAMPLED_NOISE, SDSCM, _check_seed, _shown
 from sdscm.results.frames import noise_column, prob_column, score_column
 
 DEFAULT_MAX_TABLE_ENTRIES = 1_000_000
@@ -48,6 +48,9 @@ def _check_model(model: Any) -> None:
 def _check_size(name: str, value: Any) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or int(value) < 0:
         raise QueryError(f"{name} must be an integer >= 0, got {value!r}")
+    if int(value) > MAX_UNITS:
+        raise QueryError(f"{name}={value} is more than {MAX_UNITS:,}, the most one call holds in memory; "
+                         "split the request")
     return int(value)
 
 
@@ -67,12 +70,16 @@ def _unit_ids(frame: pd.DataFrame) -> np.ndarray:
         raise QueryError("the unit_id column must hold integers (as written by sample); drop it otherwise") from None
 
 
-def _variable_frame(model: SDSCM, values: np.ndarray, **provenance: Any) -> pd.DataFrame:
+def _variable_frame(model: SDSCM, values: np.ndarray, *, seed: int | None = None, noise: str = SAMPLED_NOISE,
+                    interventions: Mapping[str, str] | None = None) -> pd.DataFrame:
     """gcm's layout: one column of value labels per variable, topological order, index 0..n-1."""
     frame = pd.DataFrame({
         var.name: np.asarray(var.values, dtype=object)[values[:, var.index]] for var in model.variables
     })
-    frame.attrs["sdscm"] = json.dumps(model._provenance(**provenance))
+    record = model.provenance(seed=seed, noise=noise)
+    if interventions is not None:  # the query's own interventions on top of the model's
+        record["interventions"] = {**record["interventions"], **interventions}
+    frame.attrs["sdscm"] = json.dumps(record)
     return frame
 
 
@@ -138,7 +145,7 @@ def interventional_samples(
         unit_ids = np.arange(n, dtype=np.int64)
         world = _evaluate(model, unit_ids, lambda c: SeededNoise(np.full(len(unit_ids[c]), int(seed))), everything)
         return _variable_frame(model, world.values, seed=int(seed),
-                               interventions={k: iv.label for k, iv in everything.items()})
+                               interventions={k: _shown(iv) for k, iv in everything.items()})
     observed = _check_frame("observed_data", observed_data)
     factual = values_from_frame(model.variables, observed)
     affected = set(parsed) | descendants_of(model.graph, parsed)
@@ -195,16 +202,17 @@ def counterfactual_samples(
         unit_ids = np.arange(len(noise_data), dtype=np.int64)
         world = _evaluate(model, unit_ids, lambda c: AbductedNoise({k: v[c] for k, v in table.items()}),
                           {**model.interventions, **parsed})
-        return _variable_frame(model, world.values, interventions=_labels(model, parsed))
+        return _variable_frame(model, world.values, noise="noise_data", interventions=_labels(model, parsed))
     observed = _check_frame("observed_data", observed_data)
     if not parsed:  # no intervention: the factual world, i.e. the observed values themselves
-        return _variable_frame(model, values_from_frame(model.variables, observed), interventions={})
+        return _variable_frame(model, values_from_frame(model.variables, observed), noise="observed",
+                               interventions={})
     world = model.counterfactual_world(observed, interventions, noise, seed=seed)
-    return _variable_frame(model, world.values, interventions=_labels(model, parsed))
+    return _variable_frame(model, world.values, seed=seed, noise=noise, interventions=_labels(model, parsed))
 
 
 def _labels(model: SDSCM, parsed: Mapping[str, Intervention]) -> dict[str, str]:
-    return {k: iv.label for k, iv in {**model.interventions, **parsed}.items()}
+    return {k: _shown(iv) for k, iv in {**model.interventions, **parsed}.items()}
 
 
 def _check_interventions(interventions: Any) -> Mapping[str, Any]:
@@ -292,7 +300,7 @@ def exact_distribution(
     """Exact distribution over `variables` by enumeration, under `interventions`, conditional on
     `evidence` (pgmpy's `query(variables, evidence)`)."""
     _check_model(model)
-    target = model.do(interventions) if interventions else model
+    target = model.do(interventions) if interventions is not None else model
     return target.exact(variables, evidence=evidence)
 
 

@@ -1,3 +1,26 @@
-"""The version of sdscm (also `sdscm.__version__`), recorded in audit results."""
+"""The version of sdscm (also `sdscm.__version__`), and the library versions every written result
+records beside it (sample and counterfactual files, benchmark manifests, audit results)."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
 
 __version__ = "0.1.0"
+
+RECORDED_LIBRARIES = ("torch", "transformers", "numpy", "pandas")
+"""Installed libraries whose versions change results, recorded in every written result."""
+
+
+def library_versions() -> dict[str, str | None]:
+    """Versions of sdscm, Python and :data:`RECORDED_LIBRARIES` (None when one is not installed).
+
+    Read from the installed packages' metadata, so nothing heavy (torch) is imported to record them.
+    """
+    out: dict[str, str | None] = {"sdscm": __version__, "python": platform.python_version()}
+    for dist in RECORDED_LIBRARIES:
+        try:
+            out[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            out[dist] = None
+    return out

@@ -99,6 +99,11 @@ def audit(
         "contexts_scored": base.memo.stats.scored,
         "variant_seconds": [arm.seconds for arm in arms],
         "backend": backend_obj.fingerprint if backend_obj is not None else None,
+        # model, language model and fingerprint, seed, noise and library versions (the variants and
+        # interventions are the audit's inputs, recorded beside it)
+        "provenance": {**base.provenance(seed=int(setup.seed), noise="shared: each unit's noise keyed by "
+                                         "(seed, unit id, variable) in every world"),
+                       "variant": list(setup.variants)},
     }
     if setup.placebo and any(arm.placebo_phrasing == arm.cause_phrasing for arm in arms):
         setup.notes.append("in some variants the placebo phrasing equals the variant's own phrasing, so their "

@@ -24,6 +24,7 @@ from sdscm.backends.batching import ScoredSequence, head_is_linear, pack_batches
 from sdscm.backends.bf16_cpu import needs_fp32_matmuls, use_fp32_matmuls
 from sdscm.backends.default_model import DEFAULT_MODEL_NAME, DEFAULT_START_TOKEN, default_model_path
 from sdscm.backends.fingerprint import model_fingerprint
+from sdscm.backends.lazy import remember, recall
 from sdscm.backends.loading import load_model, resolve_device, resolve_dtype, start_token_id
 from sdscm.backends.prefix_cache import PrefixCache
 from sdscm.backends.prefix_scoring import PrefixStats, TokenAccounting, score_with_prefix_cache
@@ -41,6 +42,12 @@ def _probe_tolerance(dtype: torch.dtype) -> float:
     nats. Measured on the probes: native bf16 kernels 0.034, fp32-accumulating ones 0.099.
     """
     return 1e-3 if dtype == torch.float32 else 0.25
+
+
+def _transformers_version() -> str:
+    import transformers
+
+    return str(transformers.__version__)
 
 
 PV_CHUNK = 128
@@ -210,8 +217,30 @@ class TransformersBackend:
     def uses_gathered_head(self) -> bool:
         """Whether the LM head runs only at scored positions (checked against full logits once)."""
         if self._gather is None:
-            self._gather = self._probe_gather()
+            remembered = self._remembered_probe("gather")
+            self._gather = self._probe_gather() if remembered is None else remembered
+            self._remember_probe("gather", self._gather)
         return self._gather
+
+    # The probes' outcomes are remembered on disk (sdscm.backends.lazy), for models loaded from files
+    # only: keyed by the fingerprint (weights, config, tokenizer, dtype), device, budget and library
+    # versions, so a new torch or transformers, or another model, runs them again. They cost about
+    # half a second of a short command's start-up.
+    def _probe_key(self, probe: str) -> dict[str, Any] | None:
+        if self._folder is None:
+            return None
+        return {"probe": probe, "fingerprint": self.fingerprint, "device": str(self.device),
+                "max_batch_tokens": self.max_batch_tokens, "torch": torch.__version__,
+                "transformers": _transformers_version()}
+
+    def _remembered_probe(self, probe: str) -> bool | None:
+        found = recall(self._probe_key(probe))
+        return {"passed": True, "failed": False}.get(found or "")
+
+    def _remember_probe(self, probe: str, passed: bool) -> None:
+        key = self._probe_key(probe)
+        if recall(key) is None:
+            remember(key, "passed" if passed else "failed")
 
     def _probe_gather(self) -> bool:
         """Compare the gathered head with the model's own logits on a short probe sequence."""
@@ -258,7 +287,11 @@ class TransformersBackend:
         """Whether scoring runs through the shared-prefix path (checked against the plain path once)."""
         if self._prefix is not None and not self._prefix_checked:
             self._prefix_checked = True
-            if not (self.uses_gathered_head and self._probe_prefix()):
+            remembered = self._remembered_probe("prefix")
+            passed = self.uses_gathered_head and (self._probe_prefix() if remembered is None else remembered)
+            if self.uses_gathered_head:
+                self._remember_probe("prefix", passed)
+            if not passed:
                 warnings.warn(
                     f"{self.name}: the shared-prefix fast path does not reproduce this model's scores; "
                     "using plain batched scoring (slower, same results)",

@@ -350,6 +350,8 @@ def _generate_locked(spec: ModelFile, family_info: dict[str, Any], design: Desig
         "seeds": {"seed": int(seed), "derivation": "blake2b-64('sdscm-benchmark', seed, variant, index) >> 1",
                   "unit_ids": f"0..{n - 1}"},
         "versions": _versions(),
+        "noise": "shared: a unit's noise is keyed by (dataset seed, unit id, variable), the same in its "
+                 "factual world and under every treatment arm (potential outcomes)",
         "datasets": [], "complete": False,
     }
     records: dict[str, dict[str, Any]] = {}

@@ -156,6 +156,11 @@ def dataset_frame(model: SDSCM, sim: SimulatedDataset, roles: dict[str, str],
     metadata = {
         "format": FORMAT_NAME, "format_version": FORMAT_VERSION, "name": name, "seed": sim.seed,
         "n": int(len(sim.unit_ids)), "variant": model.variant, "design": design.as_dict(),
-        "columns": columns, "variables": variables, **(extra or {}),
+        "columns": columns, "variables": variables,
+        # model, language model and fingerprint, variant, seed, noise, library versions (the arms
+        # are the design's treatment values)
+        "provenance": model.provenance(seed=int(sim.seed), noise="shared: a unit's noise is keyed by (seed, "
+                                       "unit id, variable), the same in its factual world and under each arm"),
+        **(extra or {}),
     }
     return pd.DataFrame(cols), metadata

@@ -22,6 +22,8 @@ from sdscm.cli.audit import audit_command  # noqa: E402
 from sdscm.cli.benchmark import benchmark_app  # noqa: E402
 from sdscm.cli.cache import cache_app  # noqa: E402
 from sdscm.cli.common import (  # noqa: E402
+    HelpCommand,
+    HelpGroup,
     CacheOpt,
     DtypeOpt,
     FileArg,
@@ -41,7 +43,10 @@ from sdscm.cli.common import (  # noqa: E402
     run_guarded,
     units_metadata,
 )
+from sdscm.cli.tables import print_table  # noqa: E402
+from sdscm.errors import SDSCMError  # noqa: E402
 from sdscm.graph.draw import draw_dag  # noqa: E402
+from sdscm.model import NOISE_MODES  # noqa: E402
 from sdscm.results.io import (  # noqa: E402
     FRAME_SUFFIXES,
     check_output_path,
@@ -52,6 +57,7 @@ from sdscm.results.io import (  # noqa: E402
 from sdscm.spec import dump_spec, load_spec, spec_warnings, validate_file, with_model_overrides  # noqa: E402
 
 app = typer.Typer(
+    cls=HelpGroup,
     name="sdscm",
     help="Sequence-driven SCMs: sample observational, interventional and counterfactual data "
     "from a language model plus a DAG.",
@@ -62,7 +68,7 @@ app = typer.Typer(
 
 
 
-@app.command()
+@app.command(cls=HelpCommand)
 def validate(file: Path = FileArg) -> None:
     """Check a model file and print every problem found (exit code 1 if any)."""
 
@@ -84,14 +90,14 @@ def validate(file: Path = FileArg) -> None:
     run_guarded(body)
 
 
-@app.command()
+@app.command(cls=HelpCommand)
 def sample(
     file: Path = FileArg,
-    n: int = typer.Option(..., "-n", "--n", min=1, help="Number of units."),
+    n: int = typer.Option(..., "-n", min=1, help="Number of units."),
     seed: int = typer.Option(0, "--seed", help="Noise seed: units are keyed by (seed, unit id)."),
     variant: Optional[int] = VariantOpt,
-    do: list[str] = typer.Option([], "--do", help="Hard intervention VAR=VALUE (label or 0-based index); repeatable."),
-    soft: list[str] = typer.Option([], "--soft", help="Soft intervention VAR=uniform or VAR=a:0.3,b:0.7; repeatable."),
+    do: list[str] = typer.Option([], "--do", metavar="VAR=VALUE", help="Hard intervention VAR=VALUE (label or 0-based index); repeatable."),
+    soft: list[str] = typer.Option([], "--soft", metavar="VAR=DIST", help="Soft intervention VAR=uniform or VAR=a:0.3,b:0.7; repeatable."),
     out: Path = typer.Option(..., "--out", help="Output .parquet or .csv file."),
     scores: bool = typer.Option(False, "--scores", help="Also write raw candidate scores."),
     model: Optional[str] = ModelOpt,
@@ -107,19 +113,19 @@ def sample(
         check_output_path(out, FRAME_SUFFIXES)
         target = load_intervened_model(file, variant, model, dtype, cache, no_cache, do, soft)
         frame = target.sample(n, seed=seed, scores=scores, progress=True)
-        write_frame(frame, out, metadata=units_metadata(target))
+        write_frame(frame, out, metadata=units_metadata(target, frame))
         console.print(f"wrote {len(frame)} units to {out}", highlight=False)
 
     run_guarded(body)
 
 
-@app.command()
+@app.command(cls=HelpCommand)
 def counterfactual(
     file: Path = FileArg,
     units: Path = typer.Option(..., "--units", help="Factual units (.parquet/.csv), e.g. from `sdscm sample`."),
-    do: list[str] = typer.Option(..., "--do", help="Intervention VAR=VALUE; repeatable."),
-    soft: list[str] = typer.Option([], "--soft", help="Soft intervention VAR=uniform or VAR=a:0.3,b:0.7."),
-    noise: str = typer.Option("shared", "--noise", help="shared (point counterfactuals) or fresh (the paper's)."),
+    do: list[str] = typer.Option(..., "--do", metavar="VAR=VALUE", help="Intervention VAR=VALUE; repeatable."),
+    soft: list[str] = typer.Option([], "--soft", metavar="VAR=DIST", help="Soft intervention VAR=uniform or VAR=a:0.3,b:0.7."),
+    noise: str = typer.Option("shared", "--noise", metavar="shared|fresh", help="shared (point counterfactuals) or fresh (the paper's)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of fresh noise / abduction (default: the units' seeds)."),
     variant: Optional[int] = VariantOpt,
     out: Path = typer.Option(..., "--out", help="Output .parquet or .csv file."),
@@ -132,26 +138,29 @@ def counterfactual(
 
     def body() -> None:
         check_seed(seed)
+        if noise not in NOISE_MODES:
+            raise SDSCMError(f"--noise must be one of {', '.join(NOISE_MODES)}, got {noise!r}")
         check_output_path(out, FRAME_SUFFIXES)
         frame = read_frame(units)
         m = load_model(file, variant, model, dtype, cache, no_cache)
         check_units_fit(m, frame, units, read_frame_metadata(units))
         interventions = parse_do(m, do, soft)
         result = m.counterfactual(frame, do=interventions, noise=noise, seed=seed, progress=True)
-        write_frame(result, out)
+        write_frame(result, out)  # with its provenance (result.attrs): model, do, noise, seed, versions
         console.print(f"wrote {len(result)} units with their counterfactual world to {out}", highlight=False)
 
     run_guarded(body)
 
 
-@app.command()
+@app.command(cls=HelpCommand)
 def exact(
     file: Path = FileArg,
-    var: list[str] = typer.Option([], "--var", help="Variables to keep (default: all); repeatable."),
-    do: list[str] = typer.Option([], "--do", help="Hard intervention VAR=VALUE; repeatable."),
-    soft: list[str] = typer.Option([], "--soft", help="Soft intervention."),
+    var: list[str] = typer.Option([], "--var", metavar="VAR", help="Variables to keep (default: all); repeatable."),
+    do: list[str] = typer.Option([], "--do", metavar="VAR=VALUE", help="Hard intervention VAR=VALUE; repeatable."),
+    soft: list[str] = typer.Option([], "--soft", metavar="VAR=DIST", help="Soft intervention."),
     evidence: list[str] = typer.Option(
-        [], "--evidence", help="Condition on VAR=VALUE (the table is P(vars | evidence), as pgmpy's query); repeatable."),
+        [], "--evidence", metavar="VAR=VALUE",
+        help="Condition on VAR=VALUE (the table is P(vars | evidence), as pgmpy's query); repeatable."),
     variant: Optional[int] = VariantOpt,
     max_states: int = typer.Option(100_000, "--max-states", help="Refuse larger joint spaces."),
     out: Optional[Path] = typer.Option(None, "--out", help="Write the table (.csv/.parquet) instead of printing."),
@@ -175,12 +184,15 @@ def exact(
             write_frame(table, out)
             console.print(f"wrote {len(table)} states to {out}", highlight=False)
         else:
-            console.print(table.to_string(index=False), highlight=False, markup=False)
+            rows = [[str(v) if c != "probability" else str(float(v)) for c, v in zip(table.columns, r)]
+                    for r in table.itertuples(index=False)]
+            print_table(console, [str(c) for c in table.columns], rows,
+                        numeric=[c == "probability" for c in table.columns])
 
     run_guarded(body)
 
 
-@app.command()
+@app.command(cls=HelpCommand)
 def graph(
     file: Path = FileArg,
     out: Path = typer.Option(Path("dag.png"), "--out", help="Picture file (.png, .svg, .pdf)."),
@@ -195,10 +207,10 @@ def graph(
     run_guarded(body)
 
 
-@app.command()
+@app.command(cls=HelpCommand)
 def demo(
     out: Path = typer.Option(Path("demo-output"), "--out", help="Folder for units.parquet and dag.png."),
-    n: int = typer.Option(500, "-n", "--n", min=2, help="Number of units."),
+    n: int = typer.Option(500, "-n", min=2, help="Number of units."),
     seed: int = typer.Option(0, "--seed", help="Noise seed of the units (the same seed gives the same units)."),
     variant: Optional[int] = typer.Option(
         1, "--variant", help="Phrasing draw K of the family (default 1: a variant of the statin family with "
@@ -215,14 +227,13 @@ def demo(
     """The main job: one benchmark dataset, true vs naive vs adjusted ATE, with a health verdict."""
 
     def body() -> None:
-        from rich import box
-        from rich.table import Table
-
         from sdscm.benchmark.health import explain
         from sdscm.demo import packaged_statin_heart, run_demo
 
         check_seed(seed)
         check_units(n, minimum=2)
+        if variant is not None and variant < 0:
+            raise SDSCMError(f"--variant must be 0 or more (a phrasing draw of the family), got {variant}")
         check_output_path(out, folder=True)
         source = model_file or packaged_statin_heart()
         if model is not None or dtype is not None:
@@ -234,8 +245,7 @@ def demo(
         s = run_demo(out, n=n, seed=seed, variant=variant, model_file=source, progress=True,
                      cache=cache_option(cache, no_cache))
         hidden = ", ".join(s.hidden_covariates) or "none"
-        table = Table(box=box.SIMPLE_HEAD, title=f"Effect of {s.treatment} = {s.treated} vs {s.control} "
-                                                 f"on {s.outcome_label}, {s.n} units")
+        title = f"Effect of {s.treatment} = {s.treated} vs {s.control} on {s.outcome_label}, {s.n} units"
         tiny = max(abs(s.sample_ate), abs(s.naive_difference)) < 1e-3  # a near-null benchmark
 
         def num(x: float) -> str:  # tiny effects in scientific notation, so they do not read as 0
@@ -247,13 +257,7 @@ def demo(
             cells.append((row.label, num(row.ate_all), num(row.ate_all - s.sample_ate),
                           num(row.ate_hidden), num(row.ate_hidden - s.sample_ate)))
         headers = ("estimate of the ATE", "all covariates", "error", "U hidden", "error")
-        for i, col in enumerate(headers):
-            width = max(len(col), *(len(c[i]) for c in cells))
-            table.add_column(col, justify="left" if i == 0 else "right", no_wrap=i > 0,
-                             min_width=None if i == 0 else width)
-        for c in cells:
-            table.add_row(*c)
-        console.print(table)
+        print_table(console, headers, cells, title=title)
         h = s.health
         floor = "n/a" if h.numerical_floor is None else f"{h.numerical_floor:.1e}"
         console.print(f"U (hidden in the last columns): {hidden}", highlight=False)
@@ -272,7 +276,7 @@ def demo(
 # Sub-command groups and commands that live in their own modules:
 app.add_typer(benchmark_app, name="benchmark")
 app.add_typer(cache_app, name="cache")
-app.command("audit")(audit_command)
+app.command("audit", cls=HelpCommand)(audit_command)
 
 
 def main() -> None:

@@ -76,7 +76,7 @@ def audit_command(
                                             "(a binary outcome: its first)."),
     variants: str = typer.Option("5", "--variants", help="K phrasing draws (variants 0..K-1), a list 0,3,7, "
                                  "or 'first' (the first phrasing of every variable)."),
-    n: int = typer.Option(200, "-n", "--n", help="Units per variant."),
+    n: int = typer.Option(200, "-n", help="Units per variant."),
     seed: int = typer.Option(0, "--seed", help="Noise seed: units are keyed by (seed, unit id)."),
     placebo: bool = typer.Option(True, "--placebo/--no-placebo", help="Also re-word the cause's sentence at "
                                  "value A (same units, same noise) to measure wording sensitivity."),

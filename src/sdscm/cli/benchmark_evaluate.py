@@ -18,8 +18,10 @@ VIEW_CHOICES = {"all": ("all",), "hidden": ("hidden",), "both": ("all", "hidden"
 
 
 def evaluate_command(
-    source: Path = typer.Argument(..., help="A folder from `benchmark generate`, or CSVs in the paper's layout (detected)."),
-    out: Path = typer.Option(..., "--out", help="Results Parquet file (re-run the same command to resume)."),
+    source: Optional[Path] = typer.Argument(None, help="A folder from `benchmark generate`, or CSVs in the paper's "
+                                            "layout (detected). Required unless --list."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Results Parquet file (re-run the same command to "
+                                       "resume). Required unless --list."),
     estimators: Optional[str] = typer.Option(None, "--estimators", help="Comma-separated names (default: the whole preset)."),
     preset_name: str = typer.Option("paper", "--preset", help="paper (integer covariates, library defaults) or recommended."),
     view: str = typer.Option("both", "--view", "--setting", help="Views of every dataset: all, hidden (exogenous "
@@ -42,18 +44,37 @@ def evaluate_command(
         from sdscm.evaluation.runner import VIEW_COLUMN
         from sdscm.benchmark import load_benchmark
 
-        check_output_path(out, (".parquet", ".pq"))
+        # Every argument is checked before any dataset is read or estimator fitted.
+        if not list_only:
+            missing = [what for what, given in (("the SOURCE folder", source), ("--out FILE", out)) if given is None]
+            if missing:
+                raise SDSCMError(f"benchmark evaluate needs {' and '.join(missing)} (only --list works without them)")
+            check_output_path(out, (".parquet", ".pq"))
+            if not source.exists():
+                raise SDSCMError(f"{source}: no such folder or file; give a folder from `sdscm benchmark generate` "
+                                 "or CSVs in the paper's layout")
         check_seed(seed)
         if view not in VIEW_CHOICES:
             raise SDSCMError(f"--view (--setting) must be one of {', '.join(VIEW_CHOICES)}, got {view!r}")
         if time_limit <= 0:
             raise SDSCMError("--time-limit must be a positive number of seconds")
+        if jobs < 0:
+            raise SDSCMError(f"--jobs must be 0 (in this process) or a positive number of processes, got {jobs}")
+        if max_datasets is not None and max_datasets < 1:
+            raise SDSCMError(f"--max-datasets must be at least 1, got {max_datasets}")
+        if encoding is not None and encoding not in ("index", "onehot"):
+            raise SDSCMError(f"--encoding must be index or onehot, got {encoding!r}")
         configs = preset(preset_name)
-        names = None if estimators is None else [x for x in estimators.split(",") if x.strip()]
+        names = None if estimators is None else [x.strip() for x in estimators.split(",") if x.strip()]
+        if estimators is not None and not names:
+            raise SDSCMError("--estimators is empty; give comma-separated names (see --list)")
+        known = {c.display for c in configs} | set(registry())
+        unknown = [x for x in dict.fromkeys(names or []) if x not in known]
+        if unknown:
+            raise SDSCMError(f"unknown estimator{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; known: "
+                             f"{', '.join(sorted(known))} (see `sdscm benchmark evaluate --list`)")
         configs = select(configs, names)
         if encoding is not None:
-            if encoding not in ("index", "onehot"):
-                raise SDSCMError(f"--encoding must be index or onehot, got {encoding!r}")
             configs = [replace(c, encoding=encoding) for c in configs]
         if list_only:
             reg = registry()

@@ -22,6 +22,7 @@ from sdscm.cli.common import (
     err_console,
     run_guarded,
 )
+from sdscm.cli.tables import print_table
 from sdscm.results.io import check_output_path
 
 
@@ -30,7 +31,7 @@ def generate_command(
     out: Path = typer.Option(..., "--out", help="Output folder (re-run the same command to resume)."),
     variants: int = typer.Option(1, "--variants", help="Number of phrasing variants (SD-SCMs) drawn from the family."),
     datasets_per_variant: int = typer.Option(1, "--datasets-per-variant", help="Datasets per variant."),
-    n: int = typer.Option(1000, "-n", "--n", help="Units per dataset."),
+    n: int = typer.Option(1000, "-n", help="Units per dataset."),
     seed: int = typer.Option(0, "--seed", help="Base seed; dataset d of variant k uses a seed derived from (seed, k, d)."),
     jobs: int = typer.Option(1, "--jobs", help="Datasets generated in parallel processes (each loads the model once)."),
     treatment: Optional[str] = typer.Option(None, "--treatment", help="Treatment variable (default: the file's benchmark section)."),
@@ -52,9 +53,6 @@ def generate_command(
     """Generate benchmark datasets with exact potential outcomes (resumable), with a health verdict."""
 
     def body() -> None:
-        from rich import box
-        from rich.table import Table
-
         from sdscm.benchmark import generate
         from sdscm.benchmark.describe import short_name
         from sdscm.benchmark.health import explain
@@ -79,8 +77,8 @@ def generate_command(
             on_dataset=warn_unhealthy, stop_if_unhealthy=stop_if_unhealthy,
         )
         d = result.manifest["design"]
-        table = Table(box=box.SIMPLE_HEAD, title=f"{d['outcome']}={d['outcome_value']} ({d['quantity']}): "
-                            f"{d['treatment']} = {d['treated']} vs {d['control']}")
+        title = (f"{d['outcome']}={d['outcome_value']} ({d['quantity']}): "
+                 f"{d['treatment']} = {d['treated']} vs {d['control']}")
         rows = []
         for rec in result.datasets[:20]:
             naive = rec["naive_difference"]
@@ -90,17 +88,11 @@ def generate_command(
                          "n/a" if naive is None else f"{naive:+.4f}", f"{health.get('ite_sd', float('nan')):.4f}",
                          "n/a" if floor is None else f"{floor:.1e}", f"{rec['treated_share']:.3f}",
                          f"{rec['propensity_min']:.2f}-{rec['propensity_max']:.2f}", health.get("verdict", "?")])
-        table.caption = "dataset: variant/index; floor: the backend's measured numerical error on y"
+        caption = "dataset: variant/index; floor: the backend's measured numerical error on y"
         headers = ("dataset", "SATE", "naive", "ITE SD", "floor", "treated", "e range", "verdict")
-        for i, col in enumerate(headers):
-            numeric = col not in ("dataset", "verdict")
-            # numbers are never cut: their column is as wide as its widest cell; the verdict wraps
-            width = max([len(col)] + [len(r[i]) for r in rows]) if col != "verdict" else len(col)
-            table.add_column(col, justify="right" if numeric else "left", no_wrap=numeric, min_width=width,
-                             overflow="fold")
-        for r in rows:
-            table.add_row(*r)
-        console.print(table)
+        # numbers are never cut: a table whose number columns keep their width, or one block per dataset
+        print_table(console, headers, rows, numeric=[h not in ("dataset", "verdict") for h in headers],
+                    title=title, caption=caption)
         if len(result.datasets) > 20:
             console.print(f"... {len(result.datasets) - 20} more in {out / 'manifest.json'}", highlight=False)
         console.print(f"{result.generated} dataset(s) generated, {result.skipped} already present, "

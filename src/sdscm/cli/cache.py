@@ -8,13 +8,13 @@ from typing import Optional
 import typer
 
 from sdscm.backends.score_cache import ScoreCache
-from sdscm.cli.common import console, run_guarded
+from sdscm.cli.common import HelpCommand, HelpGroup, console, run_guarded
 
-cache_app = typer.Typer(help="The persistent score cache (scores reused across runs).", no_args_is_help=True)
+cache_app = typer.Typer(cls=HelpGroup, help="The persistent score cache (scores reused across runs).", no_args_is_help=True)
 DirOpt = typer.Option(None, "--cache", help="Cache folder (default: $SDSCM_CACHE_DIR or the user cache dir).")
 
 
-@cache_app.command()
+@cache_app.command(cls=HelpCommand)
 def info(cache: Optional[Path] = DirOpt) -> None:
     """Where the cache is, its size, and how many scores it holds per model."""
 
@@ -32,7 +32,7 @@ def info(cache: Optional[Path] = DirOpt) -> None:
     run_guarded(body)
 
 
-@cache_app.command()
+@cache_app.command(cls=HelpCommand)
 def clear(cache: Optional[Path] = DirOpt) -> None:
     """Delete every cached score (they are recomputed when needed) and any moved-aside damaged file."""
 

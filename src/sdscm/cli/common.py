@@ -11,6 +11,7 @@ from typing import Any, Callable, Iterable
 
 import typer
 from rich.console import Console
+from typer.core import TyperCommand, TyperGroup
 from rich.markup import escape
 
 from sdscm.engine.interventions import Soft
@@ -18,15 +19,76 @@ from sdscm.errors import QueryError, SDSCMError
 from sdscm.model import SDSCM
 from sdscm.spec import load_spec, with_model_overrides
 
+class _Readable:
+    """Help that shows types as users write them: flags without a type (no `<bool>`), values as
+    INTEGER, NUMBER, TEXT or PATH (no `<int>`, `<list[str]>`), unless an option names its own
+    metavar (`VAR=VALUE`, `float32|bfloat16`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[call-arg]
+        # Plain help layout: it wraps text at the terminal width and never cuts an option's name
+        # (rich panels truncate long flags such as --no-length-normalize at 80 columns).
+        self.rich_markup_mode = None
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        params = super().get_params(ctx)  # type: ignore[misc]
+        for param in params:
+            if param.metavar is not None:
+                continue
+            if getattr(param, "is_flag", False):
+                param.metavar = ""
+                continue
+            desc = getattr(param, "type_descriptor", None)
+            annotation = getattr(desc, "annotation", None)
+            if getattr(desc, "is_list", False):
+                args = getattr(annotation, "__args__", ()) or (str,)
+                annotation = args[0]
+            shown = _METAVARS.get(annotation, "TEXT")
+            if isinstance(param, typer.core.TyperArgument):
+                # an argument's metavar is its name (FILE); its type column says PATH, not <path>
+                param.metavar = str(param.name).upper()
+                param.display_type_rich = lambda ctx, _shown=shown: _shown
+            else:
+                param.metavar = shown
+        return params
+
+
+_METAVARS: dict[Any, str] = {int: "INTEGER", float: "NUMBER", str: "TEXT", Path: "PATH", bool: ""}
+
+
+class HelpCommand(_Readable, TyperCommand):
+    """Every sdscm command: readable types in --help (see :class:`_Readable`)."""
+
+
+class HelpGroup(_Readable, TyperGroup):
+    """Every sdscm command group: readable types in --help, and each command's whole first
+    sentence (wrapped, not cut with '...')."""
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            cmd = self.get_command(ctx, name)
+            if cmd is not None and not cmd.hidden:
+                rows.append((name, cmd.get_short_help_str(limit=10_000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+def typer_app(**options: Any) -> typer.Typer:
+    """A Typer app (group) whose help shows readable types; register commands with `cls=HelpCommand`."""
+    return typer.Typer(cls=HelpGroup, **options)
+
+
 err_console = Console(stderr=True)
 console = Console()
 
 # Options shared by the commands that load a model file.
 FileArg = typer.Argument(..., help="Model file: our YAML/JSON, or the reference JSON config.")
 VariantOpt = typer.Option(None, "--variant", help="Phrasing draw K (default: first phrasing of every variable).")
-ModelOpt = typer.Option(None, "--model", help="Override the model section: a local path or offline model name.")
-DtypeOpt = typer.Option(None, "--dtype", help="float32 (default) or bfloat16.")
-CacheOpt = typer.Option(None, "--cache", help="Score-cache folder (default: the user cache dir).")
+ModelOpt = typer.Option(None, "--model", metavar="PATH|NAME", help="Override the model section: a local path or offline model name.")
+DtypeOpt = typer.Option(None, "--dtype", metavar="float32|bfloat16", help="float32 (default) or bfloat16.")
+CacheOpt = typer.Option(None, "--cache", metavar="DIR", help="Score-cache folder (default: the user cache dir).")
 NoCacheOpt = typer.Option(False, "--no-cache", help="Do not read or write the persistent score cache.")
 
 
@@ -78,6 +140,8 @@ def cache_option(cache: Path | None, no_cache: bool) -> "bool | Path":
     """`--no-cache` -> off; `--cache DIR` -> that folder; neither -> the user cache dir."""
     if no_cache:
         return False
+    if cache is not None and cache.exists() and not cache.is_dir():
+        raise SDSCMError(f"--cache {cache} is a file; give a folder for the score cache (or --no-cache)")
     return cache if cache is not None else True
 
 
@@ -138,10 +202,15 @@ def structure_hash(model: SDSCM) -> str:
     return hashlib.sha256(json.dumps(variables, sort_keys=True).encode("utf-8")).hexdigest()
 
 
-def units_metadata(model: SDSCM) -> dict[str, Any]:
-    """What `sample` records in its Parquet file, so `counterfactual` can tell units of another model."""
-    return {"kind": "units", "model": model.spec.name, "variables_sha256": structure_hash(model),
-            "variant": model.variant, "source": model.source}
+def units_metadata(model: SDSCM, frame: Any = None) -> dict[str, Any]:
+    """What `sample` records in its file, so `counterfactual` can tell units of another model, plus
+    the frame's provenance (model, fingerprint, variant, seed, interventions, noise, versions)."""
+    record = {"kind": "units", "model": model.spec.name, "variables_sha256": structure_hash(model),
+              "variant": model.variant, "source": model.source}
+    attrs = getattr(frame, "attrs", {}).get("sdscm")
+    if isinstance(attrs, str):
+        record["provenance"] = json.loads(attrs)
+    return record
 
 
 def _is_result_column(name: str, variables: set[str]) -> bool:

@@ -24,6 +24,20 @@ class Soft:
 
     probabilities: Mapping[str, float] | Sequence[float] | None = None
 
+    def __post_init__(self) -> None:
+        p = self.probabilities
+        ok = p is None or isinstance(p, Mapping) or (
+            isinstance(p, Sequence) and not isinstance(p, (str, bytes)))
+        if not ok:
+            raise QueryError(
+                f"Soft({p!r:.80}): give a dict {{label: probability}}, a list of probabilities in the "
+                "variable's value order, or use Soft.uniform()"
+            )
+        numbers = list(p.values()) if isinstance(p, Mapping) else list(p or [])
+        for x in numbers:
+            if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)):
+                raise QueryError(f"Soft({p!r:.80}): probability {x!r} is not a number")
+
     @classmethod
     def uniform(cls) -> "Soft":
         return cls(None)
@@ -147,6 +161,11 @@ def parse_interventions(
 ) -> dict[str, Intervention]:
     """Check and parse `{variable: value | index | Soft | {label: p} | callable}` against the model's
     domains (a callable maps the variable's value label to a label, as in DoWhy gcm)."""
+    if not isinstance(interventions, Mapping):
+        raise QueryError(
+            f"interventions must be a dict {{variable: value}}, e.g. {{'{next(iter(domains), 'X')}': 0}}; "
+            f"got {type(interventions).__name__} {interventions!r:.80}"
+        )
     parsed: dict[str, Intervention] = {}
     problems: list[str] = []
     for variable, value in interventions.items():

@@ -121,13 +121,28 @@ FRAME_METADATA_KEY = b"sdscm.units"
 def write_frame(frame: pd.DataFrame, path: str | Path, metadata: dict | None = None) -> Path:
     """Write a DataFrame as Parquet (.parquet/.pq) or CSV (.csv), atomically.
 
-    `metadata` (JSON-able) goes into a Parquet file's schema metadata under the key ``sdscm.units``
-    (:func:`read_frame_metadata` reads it back); a CSV file has nowhere to keep it.
+    `metadata` (JSON-able) goes into a Parquet file's schema metadata under the key ``sdscm.units``;
+    a CSV file has no metadata, so it goes into a sidecar file ``<name>.csv.sdscm.json``
+    (:func:`read_frame_metadata` reads either back). Without `metadata`, a frame sdscm made (its
+    ``attrs["sdscm"]``: model, fingerprint, variant, seed, interventions, noise, versions) is recorded
+    as ``{"provenance": ...}``.
     """
-    path = Path(path)
+    if not isinstance(frame, pd.DataFrame):
+        raise SDSCMError(f"write_frame needs a pandas DataFrame, got {type(frame).__name__}")
+    path = _as_path(path, "write_frame")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise SDSCMError(f"metadata must be a dict (JSON-able), got {type(metadata).__name__}")
     suffix = path.suffix.lower()
     if suffix not in FRAME_SUFFIXES:
         raise SDSCMError(f"{path}: unknown output format {suffix!r}; use a .parquet or .csv file name")
+    if metadata is None and isinstance(frame.attrs.get("sdscm"), str):
+        try:
+            metadata = {"provenance": json.loads(frame.attrs["sdscm"])}
+        except ValueError:
+            metadata = None
+    sidecar = csv_sidecar(path)
+    if suffix == ".csv" and sidecar.exists():
+        sidecar.unlink()  # a stale record of an earlier file must not describe this one
     with atomic_path(path) as tmp:
         if suffix in (".parquet", ".pq") and metadata is not None:
             import pyarrow as pa
@@ -141,6 +156,8 @@ def write_frame(frame: pd.DataFrame, path: str | Path, metadata: dict | None = N
             frame.to_parquet(tmp, index=False)
         else:
             frame.to_csv(tmp, index=False)
+    if suffix == ".csv" and metadata is not None:
+        write_text(sidecar, json.dumps(metadata, sort_keys=True, indent=1))
     return path
 
 
@@ -152,7 +169,7 @@ def _unreadable(path: Path, exc: Exception, what: str) -> SDSCMError:
 
 def read_frame(path: str | Path) -> pd.DataFrame:
     """Read a DataFrame written by :func:`write_frame` (Parquet or CSV); a damaged file is one clear error."""
-    path = Path(path)
+    path = _as_path(path, "read_frame")
     if not path.exists():
         raise SDSCMError(f"{path}: no such file; give the path of a .parquet or .csv file of units")
     if path.is_dir():
@@ -171,9 +188,31 @@ def read_frame(path: str | Path) -> pd.DataFrame:
     raise SDSCMError(f"{path}: unknown format {suffix!r}; give a .parquet or .csv file")
 
 
-def read_frame_metadata(path: str | Path) -> dict | None:
-    """The ``sdscm.units`` metadata :func:`write_frame` stored in a Parquet file, or None (CSV, none stored)."""
+def _as_path(path: object, what: str) -> Path:
+    if not isinstance(path, (str, os.PathLike)):
+        raise SDSCMError(f"{what} needs a file path (text or pathlib.Path), got {type(path).__name__} {path!r:.60}")
+    return Path(path)
+
+
+def csv_sidecar(path: str | Path) -> Path:
+    """Where :func:`write_frame` keeps a CSV file's metadata: ``<name>.csv.sdscm.json`` beside it."""
     path = Path(path)
+    return path.with_name(path.name + ".sdscm.json")
+
+
+def read_frame_metadata(path: str | Path) -> dict | None:
+    """The metadata :func:`write_frame` stored with a frame file (Parquet schema metadata, or a CSV
+    file's sidecar), or None when none was stored."""
+    path = Path(path)
+    if path.suffix.lower() == ".csv":
+        sidecar = csv_sidecar(path)
+        if not sidecar.is_file():
+            return None
+        try:
+            data = json.loads(sidecar.read_text(encoding="utf-8"))
+        except (ValueError, OSError) as exc:
+            raise _unreadable(sidecar, exc, "JSON") from None
+        return data if isinstance(data, dict) else None
     if path.suffix.lower() not in (".parquet", ".pq"):
         return None
     import pyarrow.parquet as pq

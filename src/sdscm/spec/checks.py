@@ -198,13 +198,23 @@ def _check_phrasings(i: int, var: VariableSpec, report: Report, broken: Broken) 
             f"e.g. 'The weather is {SLOT}.'",
         )
     for k, phrasing in enumerate(var.phrasings):
-        count = phrasing.count(SLOT)
-        if count != 1:
-            text = f"has {count} {SLOT!r} slots; write exactly one {SLOT!r} where the value goes"
-            near = [m for m in _BRACED.findall(phrasing) if m != SLOT]
-            if count == 0 and near:
-                text += f" (found {near[0]!r}; the slot is spelt exactly {SLOT!r})"
+        text = phrasing_problem(phrasing)
+        if text is not None:
             report.var(i, f"phrasings[{k}]", text)
+
+
+def phrasing_problem(phrasing: object) -> str | None:
+    """What is wrong with a phrasing template (not text, or not exactly one `{value}` slot), or None."""
+    if not isinstance(phrasing, str):
+        return f"is {type(phrasing).__name__} {phrasing!r}, not text; write a sentence with one {SLOT!r} slot"
+    count = phrasing.count(SLOT)
+    if count == 1:
+        return None
+    text = f"has {count} {SLOT!r} slots; write exactly one {SLOT!r} where the value goes"
+    near = [m for m in _BRACED.findall(phrasing) if m != SLOT]
+    if count == 0 and near:
+        text += f" (found {near[0]!r}; the slot is spelt exactly {SLOT!r})"
+    return text
 
 
 def _check_parents(
