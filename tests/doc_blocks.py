@@ -1,6 +1,6 @@
 """Finding and running the code blocks of README.md and docs/*.md (used by tests/test_docs.py).
 
-Convention (docs/contributing-docs.md): ```python and ```bash blocks are executed, each document's
+Convention (docs/writing-docs.md): ```python and ```bash blocks are executed, each document's
 blocks in order from one scratch copy of the repository (python blocks share one namespace);
 ```text/```console blocks (and data such as ```yaml) are never run; a block whose opening fence is
 directly preceded by the line ``<!-- docs-test: skip (reason) -->`` is reported as skipped.
@@ -14,7 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,7 @@ class Fence:
     language: str
     skip_reason: str | None
     preceding: str
+    end: int = 0  # the closing fence's line (the file's last line if never closed)
 
 
 def fences(path: Path) -> list[Fence]:
@@ -60,6 +61,7 @@ def fences(path: Path) -> list[Fence]:
             stripped = line.strip()
             if stripped.startswith(open_fence[0] * len(open_fence)) and not stripped.strip(open_fence[0]):
                 open_fence = None
+                found[-1] = replace(found[-1], end=i + 1)
             continue
         m = FENCE_OPEN.match(line)
         if not m:
@@ -68,7 +70,7 @@ def fences(path: Path) -> list[Fence]:
         language = m.group("info").strip().split(" ")[0] if m.group("info").strip() else ""
         previous = lines[i - 1].strip() if i > 0 else ""
         skip = SKIP_MARK.match(previous)
-        found.append(Fence(path, i + 1, language, skip.group("reason") if skip else None, previous))
+        found.append(Fence(path, i + 1, language, skip.group("reason") if skip else None, previous, len(lines)))
     return found
 
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -57,8 +58,9 @@ def test_fences_follow_the_convention(path: Path) -> None:
             problems.append(f"{where}: a skip mark needs a reason and a python/bash block")
     text = path.read_text(encoding="utf-8").splitlines()
     fence_prev = {f.line - 1 for f in fences(path)}
+    inside = {i for f in fences(path) for i in range(f.line, f.end + 1)}
     for i, line in enumerate(text, start=1):
-        if line.strip().startswith("<!-- docs-test") and i not in fence_prev:
+        if line.strip().startswith("<!-- docs-test") and i not in fence_prev | inside:
             problems.append(f"{path.relative_to(ROOT)}:{i}: skip mark not directly before a fence")
     assert not problems, "\n".join(problems)
 
@@ -115,26 +117,32 @@ def test_every_doc_is_collected() -> None:
 _MD = MarkdownIt("commonmark").enable("table")
 
 
-def slugify(heading: str) -> str:
-    """GitHub's (and MkDocs' toc) anchor of a heading: lower case, punctuation dropped, spaces to dashes."""
-    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
-    return text.replace(" ", "-")
+def github_slug(heading: str) -> str:
+    """GitHub's anchor of a heading: lower case, punctuation dropped, each space a dash."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def mkdocs_slug(heading: str) -> str:
+    """MkDocs' (Python-Markdown toc) anchor: ASCII, punctuation dropped, runs of spaces and dashes one dash."""
+    text = unicodedata.normalize("NFKD", heading).encode("ascii", "ignore").decode("ascii")
+    return re.sub(r"[-\s]+", "-", re.sub(r"[^\w\s-]", "", text).strip().lower())
 
 
 def anchors(path: Path) -> set[str]:
-    """The anchors a markdown file's headings define (duplicates get -1, -2, ... as on GitHub)."""
+    """The anchors that a file's headings define on GitHub *and* on the site (duplicates get -1, -2, ...)."""
     tokens = _MD.parse(path.read_text(encoding="utf-8"))
-    seen: dict[str, int] = {}
-    found = set()
-    for i, tok in enumerate(tokens):
-        if tok.type == "heading_open":
-            inline = tokens[i + 1]
-            text = "".join(c.content for c in inline.children or [] if c.type in ("text", "code_inline"))
-            slug = slugify(text)
-            n = seen.get(slug, 0)
-            seen[slug] = n + 1
-            found.add(slug if n == 0 else f"{slug}-{n}")
-    return found
+    found: dict[str, set[str]] = {"github": set(), "mkdocs": set()}
+    for slugify, out in ((github_slug, found["github"]), (mkdocs_slug, found["mkdocs"])):
+        seen: dict[str, int] = {}
+        for i, tok in enumerate(tokens):
+            if tok.type == "heading_open":
+                inline = tokens[i + 1]
+                text = "".join(c.content for c in inline.children or [] if c.type in ("text", "code_inline"))
+                slug = slugify(text)
+                n = seen.get(slug, 0)
+                seen[slug] = n + 1
+                out.add(slug if n == 0 else f"{slug}-{n}")
+    return found["github"] & found["mkdocs"]
 
 
 def links(path: Path) -> list[str]:
@@ -175,13 +183,15 @@ def test_links_resolve(path: Path) -> None:
 
 def test_link_check_catches_broken_links(tmp_path: Path) -> None:
     """Missing files, missing anchors and links out of the repository are reported; good ones are not."""
-    (tmp_path / "a.md").write_text("# Title\n\n## The `model` section\n", encoding="utf-8")
+    (tmp_path / "a.md").write_text("# Title\n\n## The `model` section\n\n## Outputs (`--out DIR`)\n", encoding="utf-8")
     doc = tmp_path / "b.md"
     doc.write_text(
         "[ok](a.md) [ok2](a.md#the-model-section) [ok3](#here) [web](https://example.org/x)\n"
-        "[gone](missing.md) [anchor](a.md#nope) [out](../outside.md)\n\n# Here\n",
+        "[gone](missing.md) [anchor](a.md#nope) [out](../outside.md)\n"
+        "[differs on the site](a.md#outputs---out-dir)\n\n# Here\n",
         encoding="utf-8",
     )
     problems = broken_links(doc, root=tmp_path)
-    assert len(problems) == 3, problems
+    assert len(problems) == 4, problems
     assert "missing.md" in problems[0] and "#nope" in problems[1] and "outside" in problems[2]
+    assert "#outputs---out-dir" in problems[3]  # GitHub's anchor; MkDocs makes it outputs-out-dir
