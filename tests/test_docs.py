@@ -195,3 +195,29 @@ def test_link_check_catches_broken_links(tmp_path: Path) -> None:
     assert len(problems) == 4, problems
     assert "missing.md" in problems[0] and "#nope" in problems[1] and "outside" in problems[2]
     assert "#outputs---out-dir" in problems[3]  # GitHub's anchor; MkDocs makes it outputs-out-dir
+
+
+# --- the site ----------------------------------------------------------------------------------------
+
+
+def _nav_pages(node) -> list[str]:
+    if isinstance(node, str):
+        return [node]
+    if isinstance(node, list):
+        return [p for item in node for p in _nav_pages(item)]
+    if isinstance(node, dict):
+        return [p for value in node.values() for p in _nav_pages(value)]
+    return []
+
+
+def test_site_nav_lists_every_guide() -> None:
+    """mkdocs.yml's nav names every docs/*.md and docs/api/*.md (a new guide must be added there), and
+    nothing that does not exist."""
+    import yaml
+
+    config = yaml.safe_load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"))
+    listed = set(_nav_pages(config["nav"]))
+    docs = ROOT / "docs"
+    present = {p.relative_to(docs).as_posix() for p in [*docs.glob("*.md"), *docs.glob("api/*.md")]}
+    assert not present - listed, f"add to nav in mkdocs.yml: {sorted(present - listed)}"
+    assert not listed - present, f"nav names missing pages: {sorted(listed - present)}"
