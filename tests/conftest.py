@@ -49,3 +49,16 @@ def hash_backend() -> HashBackend:
 @pytest.fixture
 def toy_model(toy_spec: ModelFile, hash_backend: HashBackend) -> SDSCM:
     return SDSCM(toy_spec, backend=hash_backend)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """After a run that collected documentation blocks: how many ran and how many were skip-marked."""
+    counts = {}
+    for outcome in ("passed", "failed", "skipped", "error"):
+        counts[outcome] = sum(1 for r in terminalreporter.stats.get(outcome, [])
+                              if getattr(r, "when", "call") in ("call", "setup")
+                              and "test_doc_block_runs[" in getattr(r, "nodeid", ""))
+    if any(counts.values()):
+        terminalreporter.write_line(
+            f"documentation blocks: {counts['passed']} executed and passed, {counts['failed'] + counts['error']} "
+            f"failed, {counts['skipped']} skipped by a docs-test mark (reasons above with -ra)")

@@ -1,4 +1,4 @@
-"""The paper's released CSVs (DESIGN.md section 5) read as benchmark datasets give the published numbers."""
+"""The paper's released CSVs (docs/design.md section 5; copies in examples/reference/) read as benchmark datasets give the published numbers."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from sdscm.benchmark import BenchmarkError, load_reference
 
 ROOT = Path(__file__).resolve().parents[1]
-CANDIDATES = [ROOT / "shared" / "reference", ROOT.parent / "shared" / "reference"]
+CANDIDATES = [ROOT / "examples" / "reference", ROOT / "shared" / "reference", ROOT.parent / "shared" / "reference"]
 REFERENCE = next((p for p in CANDIDATES if (p / "gpt2_bcancer_0.csv").exists()), None)
 needs_reference = pytest.mark.skipif(
     REFERENCE is None, reason=f"the paper's CSVs are not in any of {[str(p) for p in CANDIDATES]}"

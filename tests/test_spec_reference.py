@@ -32,9 +32,10 @@ ROUND_TRIP_TOP_KEYS = (
 
 
 def _shared_config_path() -> Path | None:
-    """The shared breast-cancer config: $SDSCM_REFERENCE_CONFIG, ./shared/ or ../shared/."""
+    """The paper's breast-cancer config: $SDSCM_REFERENCE_CONFIG, examples/reference/, ./shared/ or ../shared/."""
     candidates = [
         os.environ.get("SDSCM_REFERENCE_CONFIG"),
+        ROOT / "examples" / "reference" / "breast_cancer_config.json",
         ROOT / "shared" / "reference" / "breast_cancer_config.json",
         ROOT.parent / "shared" / "reference" / "breast_cancer_config.json",
     ]

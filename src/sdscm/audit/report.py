@@ -356,7 +356,7 @@ def render_markdown(result: AuditReportInput) -> str:
     lines.append("")
     for note in result.notes:
         lines += [f"> **Note:** {md_esc(note)}", ""]
-    lines += ["## Summary", "", "| " + " | ".join(h for h, _ in SUMMARY_COLUMNS) + " |",
+    lines += ["## Summary", "", "| " + " | ".join(md_esc(h) for h, _ in SUMMARY_COLUMNS) + " |",
               "|" + " --- |" * len(SUMMARY_COLUMNS)]
     lines += ["| " + " | ".join(md_esc(_summary_cell(c, key, s.level)) for _, key in SUMMARY_COLUMNS) + " |"
               for c in result.contrasts]
@@ -369,7 +369,7 @@ def render_markdown(result: AuditReportInput) -> str:
         lines += ["| quantity | value |", "| --- | --- |"]
         lines += [f"| {md_esc(label)} | {md_esc(_cell(c, key, s.level))} |" for label, key in HEADLINE_ROWS]
         for columns in _variant_tables(c):
-            lines += ["", "| " + " | ".join(h for h, _ in columns) + " |", "|" + " --- |" * len(columns)]
+            lines += ["", "| " + " | ".join(md_esc(h) for h, _ in columns) + " |", "|" + " --- |" * len(columns)]
             lines += ["| " + " | ".join(md_esc(_variant_cell(r, key)) for _, key in columns) + " |"
                       for r in c["variants"]]
         lines.append("")
