@@ -2,9 +2,10 @@
 
 Every entry point that needs the model file's language model (:class:`sdscm.SDSCM`, benchmark
 generation and its worker processes, the demo and the audit through SDSCM, the scripts in
-benchmarks/) calls :func:`build_backend`. A new kind of backend (a served model behind vLLM or
-an OpenAI-compatible API) is one more `model.backend` value in the schema and one more branch here;
-nothing upstream changes.
+benchmarks/) calls :func:`build_backend`. `backend: transformers` scores in this process;
+`backend: served` on an OpenAI-compatible server (:mod:`sdscm.backends.served`). A new kind of
+backend is one more `model.backend` value in the schema and one more branch here; nothing
+upstream changes.
 """
 
 from __future__ import annotations
@@ -33,6 +34,11 @@ def build_backend(section: ModelSection, cache: CacheOption = True, **options: A
         from sdscm.backends.transformers_backend import TransformersBackend
 
         backend: ScoringBackend = TransformersBackend.from_section(section, **options)
+    elif section.backend == "served":
+        # Deferred with the transformers backend: it loads the model file's tokenizer (transformers).
+        from sdscm.backends.served import ServedBackend
+
+        backend = ServedBackend.from_section(section, **options)
     else:  # pragma: no cover - the schema admits only the backends listed above
         raise BackendError(f"unknown backend {section.backend!r} in the model section")
     return with_score_cache(backend, cache)

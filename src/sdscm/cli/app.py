@@ -27,6 +27,8 @@ from sdscm.cli.common import (  # noqa: E402
     FileArg,
     ModelOpt,
     NoCacheOpt,
+    ServedModelOpt,
+    ServerUrlOpt,
     VariantOpt,
     cache_option,
     check_seed,
@@ -97,6 +99,8 @@ def sample(
     dtype: Optional[str] = DtypeOpt,
     cache: Optional[Path] = CacheOpt,
     no_cache: bool = NoCacheOpt,
+    server_url: Optional[str] = ServerUrlOpt,
+    served_model: Optional[str] = ServedModelOpt,
 ) -> None:
     """Draw units observationally, or under interventions."""
 
@@ -104,7 +108,8 @@ def sample(
         check_seed(seed)
         check_units(n)
         check_output_path(out, FRAME_SUFFIXES)
-        target = load_intervened_model(file, variant, model, dtype, cache, no_cache, do, soft)
+        target = load_intervened_model(file, variant, model, dtype, cache, no_cache, do, soft,
+                                       server_url, served_model)
         frame = target.sample(n, seed=seed, scores=scores, progress=True)
         write_frame(frame, out, metadata=units_metadata(target))
         console.print(f"wrote {len(frame)} units to {out}", highlight=False)
@@ -126,6 +131,8 @@ def counterfactual(
     dtype: Optional[str] = DtypeOpt,
     cache: Optional[Path] = CacheOpt,
     no_cache: bool = NoCacheOpt,
+    server_url: Optional[str] = ServerUrlOpt,
+    served_model: Optional[str] = ServedModelOpt,
 ) -> None:
     """Counterfactual worlds of given units; units without recorded noise are abducted."""
 
@@ -133,7 +140,7 @@ def counterfactual(
         check_seed(seed)
         check_output_path(out, FRAME_SUFFIXES)
         frame = read_frame(units)
-        m = load_model(file, variant, model, dtype, cache, no_cache)
+        m = load_model(file, variant, model, dtype, cache, no_cache, server_url, served_model)
         check_units_fit(m, frame, units, read_frame_metadata(units))
         interventions = parse_do(m, do, soft)
         result = m.counterfactual(frame, do=interventions, noise=noise, seed=seed, progress=True)
@@ -155,13 +162,16 @@ def exact(
     model: Optional[str] = ModelOpt,
     cache: Optional[Path] = CacheOpt,
     no_cache: bool = NoCacheOpt,
+    server_url: Optional[str] = ServerUrlOpt,
+    served_model: Optional[str] = ServedModelOpt,
 ) -> None:
     """Exact (interventional) distribution by enumeration, for small models."""
 
     def body() -> None:
         if out is not None:
             check_output_path(out, FRAME_SUFFIXES)
-        target = load_intervened_model(file, variant, model, None, cache, no_cache, do, soft)
+        target = load_intervened_model(file, variant, model, None, cache, no_cache, do, soft,
+                                       server_url, served_model)
         table = target.exact(var or None, max_states=max_states)
         if out is not None:
             write_frame(table, out)
