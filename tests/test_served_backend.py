@@ -277,3 +277,16 @@ def test_benchmark_interrupted_by_a_dead_server_resumes(reference, folder, tmp_p
     for a in sorted((tmp_path / "clean").rglob("*.parquet")):
         b = tmp_path / "cut" / a.relative_to(tmp_path / "clean")
         pd.testing.assert_frame_equal(pd.read_parquet(a), pd.read_parquet(b))
+
+
+def test_tokenisation_memo_is_bounded(server, reference, monkeypatch) -> None:
+    """The memo of server tokenisations starts again past its size limit; scores do not change."""
+    import sdscm.backends.served as served_module
+
+    backend = served(server, reference)
+    want = backend.score(REQUESTS)
+    monkeypatch.setattr(served_module, "TOKEN_MEMO_MAX", 12)
+    got = backend.score([ScoreRequest(r.context + " x", r.continuations) for r in REQUESTS] + REQUESTS)
+    assert served_module.TOKENIZER_PROBES[0] not in backend._token_memo  # texts of earlier calls dropped
+    for g, w in zip(got[len(REQUESTS):], want):
+        np.testing.assert_array_equal(g.logprob_sum, w.logprob_sum)

@@ -52,6 +52,8 @@ TOKENIZER_PROBES = (
     "Café crème, naïve Zürich, 東京, 🎉 — 52-year-old",
 )
 """Texts the server must tokenise exactly as the model file's tokenizer does."""
+TOKEN_MEMO_MAX = 200_000
+"""Texts whose server tokenisation is remembered; past this the memo starts again (bounded memory)."""
 PROBE_TOLERANCE = 0.01
 """Largest |generated - echoed| log-prob (nats) the probe accepts. A correct fp32 server agrees to
 about 1e-5 (the same logits); a shifted one is off by nats."""
@@ -125,6 +127,7 @@ class ServedBackend:
         self.probe_result: list[tuple[float, float]] = []
         self._tokenize_style: str | None = None
         self._token_memo: dict[str, list[int]] = {}
+        self._probe_tokens: list[list[int]] = []
         self._connected = False
         self._fingerprint: str | None = None
         self.requests_sent = 0
@@ -176,7 +179,7 @@ class ServedBackend:
                 "server": self.root,
                 "served_model": self.served_model,
                 "model_info": {k: self.model_info.get(k) for k in ("id", "root", "max_model_len")},
-                "tokenizer": [self._token_memo.get(t) for t in TOKENIZER_PROBES],
+                "tokenizer": self._probe_tokens,
                 "vocab": _vocab_digest(self.tokenizer),
                 "start_id": self.start_id,
                 "logprobs": self.logprobs,
@@ -219,6 +222,7 @@ class ServedBackend:
     def _check_tokenizer(self) -> None:
         """The server must tokenise probe texts and the start token as the model file's tokenizer does."""
         served = self.tokenize(list(TOKENIZER_PROBES) + [self.start_token])
+        self._probe_tokens = served
         for text, ids in zip(TOKENIZER_PROBES, served):
             local = list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
             if ids != local:
@@ -281,6 +285,8 @@ class ServedBackend:
     def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids of each text by the server's tokenize endpoint (no special tokens), memoised."""
         todo = list(dict.fromkeys(t for t in texts if t not in self._token_memo))
+        if todo and len(self._token_memo) + len(todo) > TOKEN_MEMO_MAX:
+            self._token_memo = {t: self._token_memo[t] for t in texts if t in self._token_memo}
         if todo:
             if self._tokenize_style is None:
                 self._tokenize_style = self._find_tokenize_style(todo[0])
