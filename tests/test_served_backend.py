@@ -7,6 +7,7 @@ log-probs, no prompt log-probs, another tokenizer, 429/503, a server that goes a
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
@@ -129,12 +130,17 @@ def test_start_token_mismatch_is_a_clear_error(reference) -> None:
             served(fake, reference).score(REQUESTS[:1])
 
 
-def test_retries_on_429_and_5xx_then_succeeds(server, reference) -> None:
+def test_retries_on_429_and_5xx_then_succeeds(server, reference, caplog) -> None:
+    """Three failures in a row are retried; the third one is reported as one warning naming the URL."""
     backend = served(server, reference)
-    backend.connect()
+    backend.score(REQUESTS[:2])  # texts tokenised: the failures all meet /v1/completions
+    assert backend.client.retries == 0
     server.fail_next = [503, 429, 502]
-    got = backend.score(REQUESTS[:2])
+    with caplog.at_level(logging.INFO, logger="sdscm"):
+        got = backend.score(REQUESTS[:2])
     assert backend.client.retries == 3
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "/v1/completions: HTTP 502" in warnings[0]
     want = reference.score(REQUESTS[:2])
     np.testing.assert_allclose(got[1].logprob_sum, want[1].logprob_sum, atol=1e-4, rtol=0)
 

@@ -121,8 +121,12 @@ class JSONClient:
             if attempt + 1 < attempts:
                 wait = self.policy.wait(attempt, retry_after)
                 self.retries += 1
-                logger.info("%s: %s; retry %d of %d in %.1f s", url, problem, attempt + 1,
-                            attempts - 1, wait)
+                # One warning per request still failing after two retries (a restart, an outage);
+                # quicker blips stay at info level.
+                level = logging.WARNING if attempt == 2 else logging.INFO
+                logger.log(level, "%s: %s; retry %d of %d in %.1f s (waiting up to %.0f s more)", url, problem,
+                           attempt + 1, attempts - 1, wait,
+                           sum(self.policy.wait(a) for a in range(attempt, attempts - 1)))
                 time.sleep(wait)
         raise BackendError(
             f"the language-model server at {url} failed: {problem}"
