@@ -140,6 +140,7 @@ def test_restart_mid_run_is_survived(vllm_server, local_backend, results_file) -
     record(results_file, check="restart_mid_run", family="breast_cancer", units=30, killed_after_s=killed_at,
            restart_s=vllm_server.start_seconds[-1], run_s=time.monotonic() - started, value_agreement=same)
     assert same >= 0.98
+    assert time.monotonic() - started > vllm_server.start_seconds[-1]  # the run spanned the restart
 
 
 def test_server_killed_for_good_then_resumed(vllm_server, results_file, tmp_path) -> None:
