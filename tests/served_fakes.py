@@ -10,6 +10,7 @@ It speaks the parts of vLLM's API the served backend uses: `GET /v1/models`, `PO
 - `no_prompt_logprobs=True`: echo without log-probs (llama.cpp's own server).
 - `fail_next`: HTTP statuses answered to the next requests (429/503: retried by the client).
 - `other_tokenizer`: tokenises with another tokenizer than the model file's.
+- `text_prompts_only=True`: token-id prompts refused with 422 (llama-cpp-python's server).
 - `split_special_tokens=True`: the start token's text is tokenised as plain text.
 - `stop()` / `start()`: the server goes away and comes back on the same port.
 """
@@ -31,7 +32,7 @@ class FakeServer:
     def __init__(self, model: Any, tokenizer: Any, name: str = "tiny", *, shift: bool = False,
                  no_prompt_logprobs: bool = False, other_tokenizer: Any = None, api_key: str | None = None,
                  max_model_len: int = 256, tokenize: bool = True,
-                 split_special_tokens: bool = False):
+                 split_special_tokens: bool = False, text_prompts_only: bool = False):
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.name = name
@@ -42,6 +43,7 @@ class FakeServer:
         self.max_model_len = max_model_len
         self.has_tokenize = tokenize
         self.split_special_tokens = split_special_tokens
+        self.text_prompts_only = text_prompts_only
         self.fail_next: list[int] = []
         self.completions = 0
         self.prompts_per_call: list[int] = []
@@ -184,6 +186,11 @@ def _handler(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
                     dead = fake.fail_after is not None and fake.completions > fake.fail_after
                 if dead:
                     self._send(503, {"error": {"message": "server going away"}})
+                    return
+                prompt = body.get("prompt")
+                if fake.text_prompts_only and not (isinstance(prompt, str) or
+                                                   (isinstance(prompt, list) and all(isinstance(x, str) for x in prompt))):
+                    self._send(422, {"detail": [{"msg": "Input should be a valid string", "loc": ["body", "prompt"]}]})
                     return
                 try:
                     answer = fake.complete(body)

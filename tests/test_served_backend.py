@@ -103,6 +103,20 @@ def test_probe_refuses_a_server_with_shifted_prompt_logprobs(reference) -> None:
             served(fake, reference, logprobs="prompt_logprobs").score(REQUESTS[:1])
 
 
+def test_text_probe_catches_a_shifted_server_that_takes_no_token_ids(reference) -> None:
+    """A server like llama-cpp-python's (text prompts only, no /tokenize) cannot be used; when its echoed
+    log-probs are also shifted, the error says so (the probe runs with text prompts)."""
+    with FakeServer(reference.model, reference.tokenizer, shift=True, tokenize=False, text_prompts_only=True) as fake:
+        with pytest.raises(BackendError, match="not self-consistent"):
+            served(fake, reference).score(REQUESTS[:1])
+    with FakeServer(reference.model, reference.tokenizer, tokenize=False, text_prompts_only=True) as fake:
+        with pytest.raises(BackendError, match="no tokenize endpoint"):
+            served(fake, reference).score(REQUESTS[:1])
+    with FakeServer(reference.model, reference.tokenizer, text_prompts_only=True) as fake:
+        with pytest.raises(BackendError, match="accept token-id prompts"):
+            served(fake, reference).score(REQUESTS[:1])
+
+
 def test_a_server_without_prompt_logprobs_is_a_clear_error(reference) -> None:
     with FakeServer(reference.model, reference.tokenizer, no_prompt_logprobs=True) as fake:
         for mode in ("echo", "prompt_logprobs"):

@@ -196,9 +196,15 @@ class ServedBackend:
         if self._connected:
             return
         self._check_model()
-        self._check_tokenizer()
-        if self.run_probe:
-            self.probe_result = self.probe()
+        try:
+            self._check_tokenizer()
+            if self.run_probe:
+                self.probe_result = self.probe()
+        except UnsupportedServer:
+            # The server cannot be used as it is; if its log-probs are also wrong, say that first.
+            if self.run_probe:
+                self.text_probe()
+            raise
         self._connected = True
 
     def _check_model(self) -> None:
@@ -248,14 +254,41 @@ class ServedBackend:
             echoed = float(self._prompt_logprobs([prompt + [token]], [1])[0][0])
             out.append((generated, echoed))
             if not abs(generated - echoed) <= PROBE_TOLERANCE:
-                raise BackendError(
-                    f"the server at {self.root} is not self-consistent: after {text!r} it generates token "
-                    f"{token} with log-prob {generated:.4f}, but reports {echoed:.4f} for the same token "
-                    "appended to the same prompt. Its prompt log-probs are wrong (shifted by a position, as in "
-                    "llama-cpp-python's server, issue #1983); sdscm refuses to score with it. Use a server whose "
-                    "prompt log-probs are right (vLLM), or try served_logprobs: prompt_logprobs"
-                )
+                raise BackendError(self._inconsistent(text, str(token), generated, echoed))
         return out
+
+    def text_probe(self) -> None:
+        """The self-consistency probe with text prompts, for servers that take no token-id prompts or
+        have no tokenize endpoint (llama-cpp-python's): generate one token after the first probe text,
+        echo the text plus that token, and compare the two log-probs of the token. Raises BackendError
+        when they differ; returns quietly when they agree or the server answers neither request."""
+        text = self.start_token + PROBE_TEXTS[0]
+        try:
+            first = _choices(self._complete({"prompt": text, "max_tokens": 1, "temperature": 0.0, "logprobs": 1}),
+                             1, self.root)[0]
+            lp = first.get("logprobs") or {}
+            generated = (lp.get("token_logprobs") or [None])[0]
+            token_text = (lp.get("tokens") or [None])[0]
+            again = _choices(self._complete({"prompt": text + first.get("text", ""), "max_tokens": 1,
+                                             "temperature": 0.0, "logprobs": 1, "echo": True}), 1, self.root)[0]
+        except BackendError:
+            return
+        lp2 = again.get("logprobs") or {}
+        tokens, values = lp2.get("tokens") or [], lp2.get("token_logprobs") or []
+        if generated is None or len(tokens) < 2 or len(values) != len(tokens) or tokens[-2] != token_text:
+            return  # not comparable: the echo did not end in the generated token
+        echoed = values[-2]
+        if echoed is not None and abs(float(generated) - float(echoed)) > PROBE_TOLERANCE:
+            raise BackendError(self._inconsistent(PROBE_TEXTS[0], repr(token_text), float(generated), float(echoed)))
+
+    def _inconsistent(self, text: str, token: str, generated: float, echoed: float) -> str:
+        return (
+            f"the server at {self.root} is not self-consistent: after {text!r} it generates token "
+            f"{token} with log-prob {generated:.4f}, but reports {echoed:.4f} for the same token "
+            "appended to the same prompt. Its prompt log-probs are wrong (shifted by a position, as in "
+            "llama-cpp-python's server, issue #1983); sdscm refuses to score with it. Use a server whose "
+            "prompt log-probs are right (vLLM), or try served_logprobs: prompt_logprobs"
+        )
 
     def _generate_one(self, prompt: list[int]) -> tuple[int, float]:
         """The greedy next token after `prompt` and the log-prob the server reports for it."""
@@ -311,7 +344,7 @@ class ServedBackend:
                 if self.max_length is None and isinstance(answer.get("max_model_len"), int):
                     self.max_length = int(answer["max_model_len"])
                 return style
-        raise BackendError(
+        raise UnsupportedServer(
             f"the server at {self.root} has no tokenize endpoint (POST {self.root}/tokenize, as vLLM's and "
             "llama.cpp's servers have): sdscm needs the server's own tokenisation to find each candidate's "
             "tokens exactly"
@@ -394,7 +427,7 @@ class ServedBackend:
             return self.client.post("/v1/completions", {"model": self.served_model, **body})
         except HTTPStatusError as exc:
             if exc.status in (400, 404, 422):
-                raise BackendError(
+                raise UnsupportedServer(
                     f"{exc}. Is {self.served_model!r} the served model's name, and does the server accept "
                     "token-id prompts with echo/logprobs (OpenAI's legacy completions API)?"
                 ) from None
@@ -417,6 +450,10 @@ class ServedBackend:
                 values = _vllm_prompt_logprobs(choice, prompt, self.root)
             out.append(np.asarray(values[len(prompt) - k :], dtype=np.float64))
         return out
+
+
+class UnsupportedServer(BackendError):
+    """The server lacks what exact scoring needs (a tokenize endpoint, token-id prompts)."""
 
 
 def request_batches(lengths: Sequence[int], per_request: int, max_tokens: int) -> list[list[int]]:
