@@ -127,7 +127,9 @@ class FakeServer:
                     entries.append({str(ids[i]): {"logprob": float(lsm[src, ids[i]]), "rank": 1}})
                 choice["prompt_logprobs"] = entries
             choices.append(choice)
-        return {"id": "cmpl-fake", "object": "text_completion", "model": self.name, "choices": choices}
+        usage = {"prompt_tokens": sum(len(p) for p in prompts), "completion_tokens": len(prompts)}
+        return {"id": "cmpl-fake", "object": "text_completion", "model": self.name, "choices": choices,
+                "usage": usage}
 
 
 def _handler(fake: FakeServer) -> type[BaseHTTPRequestHandler]:

@@ -269,17 +269,24 @@ class ServedBackend:
             lp = first.get("logprobs") or {}
             generated = (lp.get("token_logprobs") or [None])[0]
             token_text = (lp.get("tokens") or [None])[0]
-            again = _choices(self._complete({"prompt": text + first.get("text", ""), "max_tokens": 1,
-                                             "temperature": 0.0, "logprobs": 1, "echo": True}), 1, self.root)[0]
+            answer = self._complete({"prompt": text + first.get("text", ""), "max_tokens": 1, "temperature": 0.0,
+                                     "logprobs": 1, "echo": True})
+            again = _choices(answer, 1, self.root)[0]
         except BackendError:
             return
         lp2 = again.get("logprobs") or {}
         tokens, values = lp2.get("tokens") or [], lp2.get("token_logprobs") or []
-        if generated is None or len(tokens) < 2 or len(values) != len(tokens) or tokens[-2] != token_text:
-            return  # not comparable: the echo did not end in the generated token
-        echoed = values[-2]
-        if echoed is not None and abs(float(generated) - float(echoed)) > PROBE_TOLERANCE:
-            raise BackendError(self._inconsistent(PROBE_TEXTS[0], repr(token_text), float(generated), float(echoed)))
+        # The appended token is the prompt's last: at usage.prompt_tokens - 1 where the server reports
+        # usage; else the one before the last echoed token (the generated one echoed too), or the last.
+        usage = answer.get("usage") if isinstance(answer, dict) else None
+        count = usage.get("prompt_tokens") if isinstance(usage, dict) else None
+        places = [count - 1] if isinstance(count, int) else [len(tokens) - 2, len(tokens) - 1]
+        where = next((i for i in places if 0 < i < min(len(tokens), len(values)) and tokens[i] == token_text), None)
+        if generated is None or where is None or values[where] is None:
+            return  # not comparable: the echo does not show the appended token
+        echoed = float(values[where])
+        if abs(float(generated) - echoed) > PROBE_TOLERANCE:
+            raise BackendError(self._inconsistent(PROBE_TEXTS[0], repr(token_text), float(generated), echoed))
 
     def _inconsistent(self, text: str, token: str, generated: float, echoed: float) -> str:
         return (
