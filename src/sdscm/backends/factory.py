@@ -2,9 +2,10 @@
 
 Every entry point that needs the model file's language model (:class:`sdscm.SDSCM`, benchmark
 generation and its worker processes, the demo and the audit through SDSCM, the scripts in
-benchmarks/) calls :func:`build_backend`. A new kind of backend (a served model behind vLLM or
-an OpenAI-compatible API) is one more `model.backend` value in the schema and one more branch here;
-nothing upstream changes.
+benchmarks/) calls :func:`build_backend`. `backend: transformers` scores in this process;
+`backend: served` on an OpenAI-compatible server (:mod:`sdscm.backends.served`). A new kind of
+backend is one more `model.backend` value in the schema and one more branch here; nothing
+upstream changes.
 """
 
 from __future__ import annotations
@@ -38,6 +39,12 @@ def build_backend(section: ModelSection, cache: CacheOption = True, **options: A
                 LazyBackend(lambda: _transformers_backend(section, options), key,
                             name=section.name or "default model"), cache)
         backend: ScoringBackend = _transformers_backend(section, options)
+    elif section.backend == "served":
+        # Deferred: it loads the model file's tokenizer (transformers) and contacts the server, whose
+        # fingerprint (served model, tokenizer, probe log-probs) keys the score cache.
+        from sdscm.backends.served import ServedBackend
+
+        backend = ServedBackend.from_section(section, **options)
     else:  # pragma: no cover - the schema admits only the backends listed above
         raise BackendError(f"unknown backend {section.backend!r} in the model section")
     return with_score_cache(backend, cache)

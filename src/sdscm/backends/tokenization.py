@@ -61,3 +61,25 @@ def encode_requests(
         _check_continuations(request, ws, conts)
         out.append(([int(start_id)] + ids[i], conts))
     return out
+
+
+def start_token_id(tokenizer: Any, start_token: str | None) -> int:
+    """Id of the start token: the given token, else the tokenizer's BOS, else its EOS."""
+    if start_token is None:
+        for attr in ("bos_token_id", "eos_token_id"):
+            tid = getattr(tokenizer, attr, None)
+            if isinstance(tid, int):
+                return tid
+        raise BackendError(
+            "the tokenizer has neither a BOS nor an EOS token: set the model section's "
+            "`start_token` to a token of its vocabulary"
+        )
+    tid = tokenizer.convert_tokens_to_ids(start_token)
+    if not isinstance(tid, int) or tokenizer.convert_ids_to_tokens(tid) != start_token:
+        ids = tokenizer(start_token, add_special_tokens=False)["input_ids"]
+        hint = f" (it tokenises to {len(ids)} tokens)" if ids else ""
+        raise BackendError(
+            f"start_token {start_token!r} is not a single token of the model's vocabulary{hint}; "
+            "pick one token, e.g. the tokenizer's BOS or EOS token, or leave it unset"
+        )
+    return int(tid)

@@ -29,6 +29,8 @@ from sdscm.cli.common import (  # noqa: E402
     FileArg,
     ModelOpt,
     NoCacheOpt,
+    ServedModelOpt,
+    ServerUrlOpt,
     VariantOpt,
     cache_option,
     check_seed,
@@ -104,6 +106,8 @@ def sample(
     dtype: Optional[str] = DtypeOpt,
     cache: Optional[Path] = CacheOpt,
     no_cache: bool = NoCacheOpt,
+    server_url: Optional[str] = ServerUrlOpt,
+    served_model: Optional[str] = ServedModelOpt,
 ) -> None:
     """Draw units observationally, or under interventions."""
 
@@ -111,7 +115,8 @@ def sample(
         check_seed(seed)
         check_units(n)
         check_output_path(out, FRAME_SUFFIXES)
-        target = load_intervened_model(file, variant, model, dtype, cache, no_cache, do, soft)
+        target = load_intervened_model(file, variant, model, dtype, cache, no_cache, do, soft,
+                                       server_url, served_model)
         frame = target.sample(n, seed=seed, scores=scores, progress=True)
         write_frame(frame, out, metadata=units_metadata(target, frame))
         console.print(f"wrote {len(frame)} units to {out}", highlight=False)
@@ -133,6 +138,8 @@ def counterfactual(
     dtype: Optional[str] = DtypeOpt,
     cache: Optional[Path] = CacheOpt,
     no_cache: bool = NoCacheOpt,
+    server_url: Optional[str] = ServerUrlOpt,
+    served_model: Optional[str] = ServedModelOpt,
 ) -> None:
     """Counterfactual worlds of given units; units without recorded noise are abducted."""
 
@@ -142,7 +149,7 @@ def counterfactual(
             raise SDSCMError(f"--noise must be one of {', '.join(NOISE_MODES)}, got {noise!r}")
         check_output_path(out, FRAME_SUFFIXES)
         frame = read_frame(units)
-        m = load_model(file, variant, model, dtype, cache, no_cache)
+        m = load_model(file, variant, model, dtype, cache, no_cache, server_url, served_model)
         check_units_fit(m, frame, units, read_frame_metadata(units))
         interventions = parse_do(m, do, soft)
         result = m.counterfactual(frame, do=interventions, noise=noise, seed=seed, progress=True)
@@ -167,6 +174,8 @@ def exact(
     model: Optional[str] = ModelOpt,
     cache: Optional[Path] = CacheOpt,
     no_cache: bool = NoCacheOpt,
+    server_url: Optional[str] = ServerUrlOpt,
+    served_model: Optional[str] = ServedModelOpt,
 ) -> None:
     """Exact (interventional, conditional) distribution by enumeration, for small models."""
 
@@ -174,7 +183,8 @@ def exact(
         if out is not None:
             check_output_path(out, FRAME_SUFFIXES)
         given: dict[str, object] = dict(parse_assignments(evidence, "--evidence"))
-        target = load_intervened_model(file, variant, model, None, cache, no_cache, do, soft)
+        target = load_intervened_model(file, variant, model, None, cache, no_cache, do, soft,
+                                       server_url, served_model)
         for name, value in list(given.items()):  # a digit string that is no label is a 0-based index
             labels = target.domains.get(name)
             if labels is not None and value not in labels and str(value).isdigit():

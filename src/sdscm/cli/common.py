@@ -90,6 +90,10 @@ ModelOpt = typer.Option(None, "--model", metavar="PATH|NAME", help="Override the
 DtypeOpt = typer.Option(None, "--dtype", metavar="float32|bfloat16", help="float32 (default) or bfloat16.")
 CacheOpt = typer.Option(None, "--cache", metavar="DIR", help="Score-cache folder (default: the user cache dir).")
 NoCacheOpt = typer.Option(False, "--no-cache", help="Do not read or write the persistent score cache.")
+ServerUrlOpt = typer.Option(
+    None, "--server-url", help="Score on an OpenAI-compatible server (e.g. vLLM) at this address, "
+    "e.g. http://127.0.0.1:8000/v1: sets the model section's backend to served (docs/serving.md).")
+ServedModelOpt = typer.Option(None, "--served-model", help="The model name on that server (--served-model-name).")
 
 
 MAX_SEED = 2**63 - 1
@@ -121,17 +125,28 @@ def fail(message: str) -> None:
     raise SystemExit(1)
 
 
+def served_overrides(server_url: str | None, served_model: str | None) -> dict[str, Any]:
+    """Model-section fields for `--server-url` / `--served-model` (either one selects backend served)."""
+    if server_url is None and served_model is None:
+        return {}
+    return {"backend": "served", "base_url": server_url, "served_model": served_model}
+
+
 def load_model(path: Path, variant: int | None, model: str | None = None, dtype: str | None = None,
-               cache: Path | None = None, no_cache: bool = False, **section: Any) -> SDSCM:
-    """Load a model file, applying `--model` / `--dtype` overrides and the `--cache` choice."""
+               cache: Path | None = None, no_cache: bool = False, server_url: str | None = None,
+               served_model: str | None = None, **section: Any) -> SDSCM:
+    """Load a model file, applying `--model` / `--dtype` / `--server-url` / `--served-model` overrides
+    and the `--cache` choice."""
+    section = {**served_overrides(server_url, served_model), **section}
     spec = with_model_overrides(load_spec(path), name=model, dtype=dtype, **section)
     return SDSCM(spec, variant=variant, source=str(path), cache=cache_option(cache, no_cache))
 
 
 def load_intervened_model(path: Path, variant: int | None, model: str | None, dtype: str | None,
-                          cache: Path | None, no_cache: bool, do: Iterable[str], soft: Iterable[str]) -> SDSCM:
+                          cache: Path | None, no_cache: bool, do: Iterable[str], soft: Iterable[str],
+                          server_url: str | None = None, served_model: str | None = None) -> SDSCM:
     """:func:`load_model`, then under the `--do` / `--soft` interventions when there are any."""
-    m = load_model(path, variant, model, dtype, cache, no_cache)
+    m = load_model(path, variant, model, dtype, cache, no_cache, server_url, served_model)
     interventions = parse_do(m, do, soft)
     return m.do(interventions) if interventions else m
 
