@@ -19,6 +19,7 @@ from fake_backend import HashBackend
 
 from sdscm.benchmark import generate
 from sdscm.errors import BenchmarkError, SDSCMError
+from sdscm.evaluation import evaluate
 from sdscm.executors import RayActors, WorkerLost, _import_ray, make_executor
 
 TESTS = Path(__file__).resolve().parent
@@ -164,12 +165,14 @@ def test_a_task_past_the_hard_limit_is_killed_and_reported(ray_cluster, tmp_path
 
 
 def test_executor_names_are_checked() -> None:
-    with pytest.raises(SDSCMError, match="executor must be one of"):
+    with pytest.raises(SDSCMError, match=r"executor \(--executor\) must be one of"):
         make_executor("dask", 2)
     with pytest.raises(SDSCMError, match="only with --executor ray"):
         make_executor("local", 2, ray_address="127.0.0.1:6379")
-    with pytest.raises(BenchmarkError, match="executor must be one of"):
+    with pytest.raises(SDSCMError, match=r"executor \(--executor\) must be one of"):
         generate(weather_spec(), "unused", executor="dask", backend=HashBackend())
+    with pytest.raises(SDSCMError, match="only with --executor ray"):
+        evaluate([], [], executor="local", ray_address="auto")
 
 
 def test_a_bad_cluster_address_is_a_clear_error(monkeypatch) -> None:
@@ -260,3 +263,79 @@ def test_a_killed_driver_leaves_a_folder_that_resumes(ray_cluster, tmp_path: Pat
     reference = _generate(tmp_path / "whole", backend=PidBackend(str(marks)))
     assert _files(out) == _files(tmp_path / "whole")
     assert reference.manifest["complete"] and resumed.manifest["complete"]
+
+
+# ------------------------------------------------------------------------- evaluate, audit, the CLI
+
+def test_evaluation_on_ray_gives_the_rows_of_a_local_run(ray_cluster, tmp_path: Path) -> None:
+    """dataset x estimator fits on 2 actors: every row equals the local run's, except `seconds`
+    (each fit's own wall time); rows come back in the same order."""
+    from test_estimators_data import confounded_dataset
+
+    from sdscm.estimators import EstimatorConfig
+
+    data = [confounded_dataset(120, seed=s, name=f"d{s}") for s in range(3)]
+    configs = [EstimatorConfig("T-only OLS"), EstimatorConfig("LinReg", encoding="onehot")]
+    local = evaluate(data, configs, out=tmp_path / "local.parquet", jobs=1, progress=False)
+    ray = evaluate(data, configs, out=tmp_path / "ray.parquet", jobs=2, progress=False, executor="ray")
+    assert (ray["status"] == "ok").all() and len(ray) == 6
+    on_disk = pd.read_parquet(tmp_path / "ray.parquet")
+    pd.testing.assert_frame_equal(on_disk.drop(columns="seconds"), ray.drop(columns="seconds"))
+    pd.testing.assert_frame_equal(ray.drop(columns="seconds"), local.drop(columns="seconds"))
+
+
+def test_audit_on_ray_gives_the_units_and_contrasts_of_a_local_run(ray_cluster, tmp_path: Path) -> None:
+    """Variants on 2 actors (the injected backend travels with them): per-unit results and every
+    statistic equal the in-process audit; only run-time fields differ."""
+    from sdscm.audit import audit
+
+    kwargs = dict(cause="activity", values=("the gym", "a run"), outcome="time", variants=3, n=40,
+                  n_boot=200, n_perm=500)
+    local = audit(weather_spec(), backend=HashBackend(), **kwargs)
+    ray = audit(weather_spec(), backend=HashBackend(), jobs=2, executor="ray", **kwargs)
+    pd.testing.assert_frame_equal(ray.units, local.units)
+    assert ray.to_dict()["contrasts"] == local.to_dict()["contrasts"]
+    assert ray.runtime["backend"] == local.runtime["backend"] == HashBackend().fingerprint
+    with pytest.raises(SDSCMError, match="--executor ray"):
+        audit(weather_spec(), backend=HashBackend(), jobs=2, **kwargs)
+
+
+def test_the_cli_runs_generate_evaluate_and_audit_on_ray(ray_cluster, tmp_path: Path) -> None:
+    """--executor ray / --ray-address on the three commands: same datasets as --jobs 1, same
+    evaluation rows (but `seconds`), the same audit units file."""
+    import yaml
+    from test_audit_models import planted_dict, write_yaml
+    from test_benchmark_cli import MODEL
+    from typer.testing import CliRunner
+
+    from sdscm.cli.app import app
+
+    runner = CliRunner()
+    family = tmp_path / "family.yaml"
+    family.write_text(yaml.safe_dump(MODEL, sort_keys=False))
+    address = ray_cluster.get_runtime_context().gcs_address
+    base = ["benchmark", "generate", str(family), "--variants", "2", "--datasets-per-variant", "2", "-n", "200"]
+    one = runner.invoke(app, [*base, "--out", str(tmp_path / "one")])
+    on_ray = runner.invoke(app, [*base, "--out", str(tmp_path / "ray"), "--jobs", "2", "--executor", "ray",
+                                 "--ray-address", address])
+    assert one.exit_code == 0 and on_ray.exit_code == 0, on_ray.output
+    assert _files(tmp_path / "ray") == _files(tmp_path / "one")
+    frames = {}
+    for name, extra in (("local", []), ("ray", ["--executor", "ray", "--jobs", "2"])):
+        out = tmp_path / f"{name}.parquet"
+        res = runner.invoke(app, ["benchmark", "evaluate", str(tmp_path / "one"), "--estimators",
+                                  "T-only OLS,LinReg", "--out", str(out), *extra])
+        assert res.exit_code == 0, res.output
+        frames[name] = pd.read_parquet(out).drop(columns="seconds")
+    pd.testing.assert_frame_equal(frames["ray"], frames["local"])
+    model_file = write_yaml(planted_dict(), tmp_path / "planted.yaml")
+    audits = {}
+    for name, extra in (("local", []), ("ray", ["--executor", "ray", "--jobs", "2"])):
+        res = runner.invoke(app, ["audit", str(model_file), "--cause", "race", "--values", "white,black",
+                                  "--outcome", "pain", "--variants", "3", "-n", "50", "--n-boot", "100",
+                                  "--n-perm", "100", "--out", str(tmp_path / f"audit-{name}"), *extra])
+        assert res.exit_code == 0, res.output
+        audits[name] = (tmp_path / f"audit-{name}" / "units.parquet").read_bytes()
+    assert audits["ray"] == audits["local"]
+    bad = runner.invoke(app, [*base, "--out", str(tmp_path / "bad"), "--ray-address", address])
+    assert bad.exit_code != 0 and "only with --executor ray" in bad.output

@@ -346,13 +346,18 @@ class RayActors:
                 ray.shutdown()
 
 
+def check_executor(kind: str, ray_address: str | None = None) -> None:
+    """A clear error for an unknown executor name, or a cluster address given without Ray."""
+    if kind not in EXECUTORS:
+        raise SDSCMError(f"executor (--executor) must be one of {list(EXECUTORS)}, got {kind!r}")
+    if ray_address and kind != "ray":
+        raise SDSCMError("--ray-address is used only with --executor ray; add --executor ray or drop the address")
+
+
 def make_executor(kind: str, jobs: int, *, start_method: str = "spawn", hard_limit: float | None = None,
                   ray_address: str | None = None, cpus_per_worker: float = 1) -> Executor:
     """The executor named `kind` ("local": worker processes here; "ray": Ray actors) with `jobs` workers."""
-    if kind == "local":
-        if ray_address:
-            raise SDSCMError("--ray-address is used only with --executor ray; add --executor ray or drop the address")
-        return LocalProcesses(jobs, start_method=start_method, hard_limit=hard_limit)
+    check_executor(kind, ray_address)
     if kind == "ray":
         return RayActors(jobs, address=ray_address, cpus_per_worker=cpus_per_worker, hard_limit=hard_limit)
-    raise SDSCMError(f"executor must be one of {list(EXECUTORS)}, got {kind!r}")
+    return LocalProcesses(jobs, start_method=start_method, hard_limit=hard_limit)

@@ -45,7 +45,7 @@ from sdscm.benchmark.storage import (
 )
 from sdscm.engine.compiled import choose_phrasings
 from sdscm.errors import BenchmarkError
-from sdscm.executors import EXECUTORS, make_executor
+from sdscm.executors import check_executor, make_executor
 from sdscm.model import SDSCM
 from sdscm.progress import progress_bar
 from sdscm.results.io import file_sha256
@@ -295,10 +295,7 @@ def generate(
                              "(--datasets-per-variant) of fewer units")
     if isinstance(seed, bool) or not 0 <= int(seed) <= 2**63 - 1:
         raise BenchmarkError(f"seed must be an integer from 0 to 2**63-1, got {seed}")
-    if executor not in EXECUTORS:
-        raise BenchmarkError(f"executor must be one of {list(EXECUTORS)}, got {executor!r}")
-    if ray_address and executor != "ray":
-        raise BenchmarkError("ray_address (--ray-address) is used only with the ray executor (--executor ray)")
+    check_executor(executor, ray_address)
     bad = [f for f in formats if f not in FORMATS]
     if bad:
         raise BenchmarkError(f"format must be among {list(FORMATS)}, got {bad}")

@@ -28,6 +28,10 @@ ModelOpt = typer.Option(None, "--model", help="Override the model section: a loc
 DtypeOpt = typer.Option(None, "--dtype", help="float32 (default) or bfloat16.")
 CacheOpt = typer.Option(None, "--cache", help="Score-cache folder (default: the user cache dir).")
 NoCacheOpt = typer.Option(False, "--no-cache", help="Do not read or write the persistent score cache.")
+ExecutorOpt = typer.Option("local", "--executor", help="Where the --jobs workers run: local (processes on this "
+                           "machine) or ray (Ray actors, one loaded model each; needs sdscm[ray]).")
+RayAddressOpt = typer.Option(None, "--ray-address", help="With --executor ray: an existing cluster (host:port "
+                             "from `ray start --head`, or auto); default: a local cluster of --jobs CPUs for the run.")
 
 
 MAX_SEED = 2**63 - 1
