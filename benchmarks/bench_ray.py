@@ -3,7 +3,8 @@
 Workload: examples/statin_heart.yaml, the packaged SmolLM2-135M (fp32, CPU), `variants` x
 `datasets_per_variant` datasets of `n` units, score cache off (every run scores every context).
 Each configuration runs in its own subprocess (a fresh interpreter, a fresh output folder), in
-the order local, ray, local, ray, ... so drifting machine load hits both alike:
+the order local, ray, ray, local, local, ray, ... so a machine load that drifts during the run
+hits both alike:
 
 - local: `generate(..., jobs=2)`: 2 spawned worker processes, each loading the model once;
 - ray: `generate(..., jobs=2, executor="ray")`: a local Ray cluster of 2 CPUs started on demand
@@ -49,14 +50,18 @@ class TreeCPU:
         import psutil  # a dependency of ray
 
         self.psutil, self.seen, self.stop = psutil, {}, threading.Event()
+        self.rss: dict[tuple[int, float], tuple[str, float]] = {}  # peak RSS (MiB) and name per process
         self.thread = threading.Thread(target=self._loop, daemon=True)
 
     def _sample(self) -> None:
         me = self.psutil.Process()
         for proc in [me, *me.children(recursive=True)]:
             try:
-                t = proc.cpu_times()
-                self.seen[(proc.pid, proc.create_time())] = t.user + t.system
+                t, key = proc.cpu_times(), (proc.pid, proc.create_time())
+                self.seen[key] = t.user + t.system
+                rss = proc.memory_info().rss / 2**20
+                if rss > self.rss.get(key, ("", 0.0))[1]:
+                    self.rss[key] = (" ".join(proc.cmdline()[:2])[-60:] or proc.name(), rss)
             except (self.psutil.NoSuchProcess, self.psutil.AccessDenied):
                 pass
 
@@ -75,6 +80,11 @@ class TreeCPU:
         self.thread.join()
         self._sample()
 
+    def peak_rss(self) -> list[dict]:
+        """Peak RSS of every process above 100 MiB (the driver, workers, actors)."""
+        return [{"process": name, "peak_rss_mib": round(mib, 1)}
+                for name, mib in sorted(self.rss.values(), key=lambda v: -v[1]) if mib > 100]
+
     @property
     def seconds(self) -> float:
         return sum(self.seen.values()) - self.start
@@ -89,7 +99,8 @@ def child(executor: str, out: str, variants: int, per_variant: int, n: int, jobs
         result = generate(FAMILY, out, variants=variants, datasets_per_variant=per_variant, n=n, seed=0,
                           jobs=jobs, executor=executor, cache=False)
         wall, driver = time.perf_counter() - t0, time.process_time() - c0
-    return {"wall_s": wall, "driver_cpu_s": driver, "tree_cpu_s": tree.seconds, "generated": result.generated}
+    return {"wall_s": wall, "driver_cpu_s": driver, "tree_cpu_s": tree.seconds, "generated": result.generated,
+            "peak_rss": tree.peak_rss()}
 
 
 def _files(folder: Path) -> dict[str, bytes]:
@@ -136,7 +147,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
             folders = {}
-            for executor in ("local", "ray"):
+            for executor in (("local", "ray") if r % 2 == 0 else ("ray", "local")):
                 folders[executor] = Path(tmp) / f"{executor}-{r}"
                 rows.append({"round": r, **run(executor, folders[executor], args)})
             identical.append(_files(folders["local"]) == _files(folders["ray"]))

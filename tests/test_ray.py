@@ -102,9 +102,20 @@ def _generate(out: Path, **kw):
 # ------------------------------------------------------------------------------- the executor itself
 
 def test_the_local_cluster_listens_on_the_loopback_only(ray_cluster) -> None:
-    """Every address the cluster registers is 127.0.0.1 (no traffic beyond the loopback interface)."""
+    """Every address the cluster registers is 127.0.0.1, and every socket its processes (GCS,
+    raylet, agents, workers: this process's descendants) listen on is a loopback one."""
+    import psutil  # a dependency of ray
+
     assert ray_cluster.get_runtime_context().gcs_address.startswith("127.0.0.1:")
     assert {n["NodeManagerAddress"] for n in ray_cluster.nodes()} == {"127.0.0.1"}
+    RayActors(2).run([1, 2], squarer, (0,), lambda t, r: None)  # workers exist
+    listening = set()
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            listening |= {c.laddr.ip for c in proc.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN}
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    assert listening and listening <= {"127.0.0.1", "::ffff:127.0.0.1", "::1"}, listening
 
 
 def test_results_come_back_to_the_driver_from_actors_set_up_once(ray_cluster) -> None:

@@ -181,6 +181,9 @@ def _import_ray() -> Any:
     # 127.0.0.1 instead of the machine's address; usage statistics are never sent.
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     os.environ.setdefault("RAY_DISABLE_USAGE_STATS", "1")
+    # Ray lowers its workers' priority (nice 15) by default; here they do the run's work, at the
+    # priority of `--jobs` processes (applies to a local cluster this process starts).
+    os.environ.setdefault("RAY_worker_niceness", "0")
     try:
         import ray
     except ImportError:
@@ -268,9 +271,10 @@ class RayActors:
             return
         ray = _import_ray()
         started_here = self._connect(ray)
-        from ray.exceptions import RayActorError, WorkerCrashedError
+        from ray.exceptions import NodeDiedError, ObjectLostError, OutOfMemoryError, RayActorError, WorkerCrashedError
 
-        died = (RayActorError, WorkerCrashedError)
+        # The actor's process or node is gone (killed, out of memory, crashed): retry its task elsewhere.
+        died = (RayActorError, WorkerCrashedError, OutOfMemoryError, NodeDiedError, ObjectLostError)
         actor_cls = ray.remote(num_cpus=self.cpus_per_worker, max_restarts=0, max_task_retries=0)(_RayWorker)
         args_ref = ray.put(setup_args)  # one copy in the object store, shared by every actor
         queue: deque[tuple[int, Any]] = deque(enumerate(tasks))
@@ -308,7 +312,8 @@ class RayActors:
                 dispatch(slot)
             while any(s["task"] is not None for s in slots):
                 busy = [s for s in slots if s["task"] is not None]
-                ready, _ = ray.wait([s["ref"] for s in busy], num_returns=len(busy), timeout=0.5)
+                # Returns as soon as one task is done (then the next loop picks up any others).
+                ready, _ = ray.wait([s["ref"] for s in busy], num_returns=1, timeout=0.5)
                 ready_set = set(ready)
                 now = time.monotonic()
                 for slot in busy:
