@@ -17,6 +17,14 @@ byte. Usage:
 
     OMP_WAIT_POLICY=PASSIVE python benchmarks/bench_ray.py                 # 2 x 3 datasets of 100 units, 2 rounds
     python benchmarks/bench_ray.py --quick                                  # 2 datasets of 20 units, 1 round
+    python benchmarks/bench_ray.py --batch-invariant --variants 1 --per-variant 4 -n 20 --rounds 1 \
+        --out benchmarks/results/bench_ray_identity_cpu.json                # byte identity, batch-invariant
+
+With the default (fast) scoring path a score can move in its sixth significant digit with the
+batch it was computed in (docs/performance.md#batch-invariance), and which worker simulates which
+dataset (so what its memo of scores holds) depends on timing: two runs with 2 workers, local or
+Ray, can then differ in the last digits of some float columns. The JSON lists which datasets
+differ and by how much; with `--batch-invariant` they must not differ at all.
 """
 
 from __future__ import annotations
@@ -90,13 +98,15 @@ class TreeCPU:
         return sum(self.seen.values()) - self.start
 
 
-def child(executor: str, out: str, variants: int, per_variant: int, n: int, jobs: int) -> dict:
+def child(executor: str, out: str, variants: int, per_variant: int, n: int, jobs: int, invariant: bool) -> dict:
     """One configuration, in this (fresh) process: generate and time it."""
     from sdscm.benchmark import generate
+    from sdscm.spec import load_spec, with_model_overrides
 
+    family = with_model_overrides(load_spec(FAMILY), batch_invariant=True) if invariant else FAMILY
     with TreeCPU() as tree:
         t0, c0 = time.perf_counter(), time.process_time()
-        result = generate(FAMILY, out, variants=variants, datasets_per_variant=per_variant, n=n, seed=0,
+        result = generate(family, out, variants=variants, datasets_per_variant=per_variant, n=n, seed=0,
                           jobs=jobs, executor=executor, cache=False)
         wall, driver = time.perf_counter() - t0, time.process_time() - c0
     return {"wall_s": wall, "driver_cpu_s": driver, "tree_cpu_s": tree.seconds, "generated": result.generated,
@@ -108,12 +118,30 @@ def _files(folder: Path) -> dict[str, bytes]:
             if p.is_file() and p.name != ".sdscm.lock"}
 
 
+def _differences(a: Path, b: Path) -> dict:
+    """Which dataset files differ between two folders, and by how much their float columns differ."""
+    import numpy as np
+    import pandas as pd
+
+    names = sorted(p.name for p in (a / "data").glob("*.parquet"))
+    differ = [name for name in names if (a / "data" / name).read_bytes() != (b / "data" / name).read_bytes()]
+    worst = 0.0
+    for name in differ:
+        x, y = pd.read_parquet(a / "data" / name), pd.read_parquet(b / "data" / name)
+        floats = [c for c in x.columns if x[c].dtype.kind == "f"]
+        worst = max(worst, float(np.nanmax(np.abs(x[floats].to_numpy() - y[floats].to_numpy()))))
+        same_other = all(x[c].equals(y[c]) for c in x.columns if c not in floats)
+        if not same_other:
+            worst = float("inf")  # a sampled value differs
+    return {"datasets": len(names), "differing_datasets": differ, "max_abs_float_difference": worst}
+
+
 def run(executor: str, out: Path, args: argparse.Namespace) -> dict:
     """Run one configuration in a subprocess (the CPU time of its process tree is sampled in it)."""
     t0 = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, __file__, "--child", executor, str(out), str(args.variants), str(args.per_variant),
-         str(args.n), str(args.jobs)], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO / "src")})
+         str(args.n), str(args.jobs), str(int(args.batch_invariant))], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO / "src")})
     process_wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"{executor} run failed:\n{proc.stderr[-3000:]}")
@@ -133,17 +161,20 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="2 datasets of 20 units, 1 round (smoke run)")
     ap.add_argument("--out", type=Path, default=RESULTS)
-    ap.add_argument("--child", nargs=6, help=argparse.SUPPRESS)
+    ap.add_argument("--batch-invariant", action="store_true",
+                    help="score with the model section's batch_invariant: true (bytes independent of batching)")
+    ap.add_argument("--child", nargs=7, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        executor, out, variants, per_variant, n, jobs = args.child
-        print(json.dumps(child(executor, out, int(variants), int(per_variant), int(n), int(jobs))))
+        executor, out, variants, per_variant, n, jobs, invariant = args.child
+        print(json.dumps(child(executor, out, int(variants), int(per_variant), int(n), int(jobs), invariant == "1")))
         return
     if args.quick:
         args.variants, args.per_variant, args.n, args.rounds = 1, 2, 20, 1
     started_load = list(os.getloadavg())
     rows: list[dict] = []
     identical: list[bool] = []
+    differences: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
             folders = {}
@@ -151,6 +182,7 @@ def main() -> None:
                 folders[executor] = Path(tmp) / f"{executor}-{r}"
                 rows.append({"round": r, **run(executor, folders[executor], args)})
             identical.append(_files(folders["local"]) == _files(folders["ray"]))
+            differences.append({"round": r, **_differences(folders["local"], folders["ray"])})
     datasets = args.variants * args.per_variant
 
     def med(executor: str, key: str) -> float:
@@ -167,6 +199,7 @@ def main() -> None:
         local_datasets_per_hour=3600 * datasets / summary["local_wall_s"],
         ray_datasets_per_hour=3600 * datasets / summary["ray_wall_s"],
         files_identical_every_round=all(identical),
+        differences=differences,
     )
     try:
         import ray
@@ -177,7 +210,7 @@ def main() -> None:
     report = {
         "family": FAMILY.name, "model": "SmolLM2-135M-Instruct (packaged)", "dtype": "float32",
         "variants": args.variants, "datasets_per_variant": args.per_variant, "n": args.n, "jobs": args.jobs,
-        "rounds": args.rounds, "score_cache": False,
+        "rounds": args.rounds, "score_cache": False, "batch_invariant": args.batch_invariant,
         "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "ray": ray_version,
                     "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")},
         "load_average_before": started_load, "rows": rows, "summary": summary,
