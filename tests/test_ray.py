@@ -20,7 +20,14 @@ from fake_backend import HashBackend
 from sdscm.benchmark import generate
 from sdscm.errors import BenchmarkError, SDSCMError
 from sdscm.evaluation import evaluate
-from sdscm.executors import RayActors, WorkerLost, _import_ray, make_executor
+from sdscm.executors import (
+    RayActors,
+    WorkerLost,
+    _import_ray,
+    make_executor,
+    start_local_cluster,
+    stop_local_cluster,
+)
 
 TESTS = Path(__file__).resolve().parent
 SRC = TESTS.parent / "src"
@@ -32,11 +39,11 @@ def ray_cluster():
     saved = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join([str(SRC), str(TESTS)] + ([saved] if saved else []))
     ray = _import_ray()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    state = start_local_cluster(ray, 2)
     try:
         yield ray
     finally:
-        ray.shutdown()
+        stop_local_cluster(ray, state)
         if saved is None:
             os.environ.pop("PYTHONPATH", None)
         else:

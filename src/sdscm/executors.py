@@ -176,10 +176,7 @@ RAY_EXTRA_HINT = "install it with `pip install 'sdscm[ray]'` (or `pip install ra
 
 
 def _import_ray() -> Any:
-    """Import ray (lazily: it is an optional extra), with its local cluster bound to the loopback."""
-    # Before ray's first import: its node IP (and so every port a local cluster opens) becomes
-    # 127.0.0.1 instead of the machine's address; usage statistics are never sent.
-    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    """Import ray (lazily: it is an optional extra); usage statistics are never sent."""
     os.environ.setdefault("RAY_DISABLE_USAGE_STATS", "1")
     # Ray lowers its workers' priority (nice 15) by default; here they do the run's work, at the
     # priority of `--jobs` processes (applies to a local cluster this process starts).
@@ -189,6 +186,56 @@ def _import_ray() -> Any:
     except ImportError:
         raise SDSCMError(f"the Ray executor needs the `ray` package; {RAY_EXTRA_HINT}") from None
     return ray
+
+
+_CLUSTER_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+def _cluster_mode(ray: Any, enabled: bool | None) -> tuple[str | None, Any]:
+    """Set whether Ray's node uses the machine's address (True) or 127.0.0.1 (False), for this
+    process (Ray reads the flag at import, so its module constant is set too) and the cluster
+    processes it starts (they inherit the environment). None restores nothing and returns the
+    current state, which a later call can pass back to restore it."""
+    constants = getattr(getattr(ray, "_private", None), "ray_constants", None)
+    previous = (os.environ.get(_CLUSTER_ENV), getattr(constants, "ENABLE_RAY_CLUSTER", None))
+    if enabled is not None:
+        os.environ[_CLUSTER_ENV] = "1" if enabled else "0"
+        if constants is not None and hasattr(constants, "ENABLE_RAY_CLUSTER"):
+            constants.ENABLE_RAY_CLUSTER = enabled
+    return previous
+
+
+def _restore_cluster_mode(ray: Any, previous: tuple[str | None, Any]) -> None:
+    env, constant = previous
+    if env is None:
+        os.environ.pop(_CLUSTER_ENV, None)
+    else:
+        os.environ[_CLUSTER_ENV] = env
+    constants = getattr(getattr(ray, "_private", None), "ray_constants", None)
+    if constants is not None and constant is not None:
+        constants.ENABLE_RAY_CLUSTER = constant
+
+
+def start_local_cluster(ray: Any, num_cpus: int) -> tuple[str | None, Any]:
+    """Start a local Ray cluster of `num_cpus` CPUs, dashboard off, every port on 127.0.0.1: its
+    node address is the loopback one (Ray's own switch for single-machine use), whatever this
+    process imported before. Returns the state to give to :func:`stop_local_cluster`."""
+    previous = _cluster_mode(ray, False)
+    try:
+        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    except BaseException:
+        _restore_cluster_mode(ray, previous)
+        raise
+    return previous
+
+
+def stop_local_cluster(ray: Any, previous: tuple[str | None, Any]) -> None:
+    """Shut down the cluster :func:`start_local_cluster` started and restore Ray's address mode
+    (a later connection to a real cluster must advertise this machine's address)."""
+    try:
+        ray.shutdown()
+    finally:
+        _restore_cluster_mode(ray, previous)
 
 
 class _RayWorker:
@@ -242,17 +289,17 @@ class RayActors:
         self.hard_limit = hard_limit
         self.attempts = int(attempts)
 
-    def _connect(self, ray: Any) -> bool:
-        """Connect to (or start) a cluster; True when this call started the connection."""
+    def _connect(self, ray: Any) -> tuple[str, Any] | None:
+        """Connect to (or start) a cluster; returns how to disconnect, or None when this process
+        was connected already (that connection is left alone)."""
         if ray.is_initialized():
-            return False
-        common = {"log_to_driver": False, "configure_logging": False}
+            return None
         try:
             if self.address:
-                ray.init(address=self.address, **common)
-            else:
-                cpus = max(1, int(round(self.workers * self.cpus_per_worker)))
-                ray.init(num_cpus=cpus, include_dashboard=False, **common)
+                ray.init(address=self.address, log_to_driver=False, configure_logging=False)
+                return ("connected", None)
+            cpus = max(1, int(round(self.workers * self.cpus_per_worker)))
+            return ("started", start_local_cluster(ray, cpus))
         except Exception as exc:  # ConnectionError, ValueError, RuntimeError from ray.init
             where = f"the Ray cluster at {self.address!r}" if self.address else "a local Ray cluster"
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
@@ -261,7 +308,6 @@ class RayActors:
                    if self.address else "check that no other Ray instance is misconfigured (`ray status`), "
                    "or use --executor local")
             raise SDSCMError(f"cannot connect to {where}: {reason}; {fix}") from None
-        return True
 
     def run(self, tasks: Sequence[Any], setup: Callable[..., Callable[[Any], Any]], setup_args: tuple,
             on_result: OnResult, on_lost: OnLost | None = None, on_tick: Callable[[], None] | None = None) -> None:
@@ -270,7 +316,7 @@ class RayActors:
         if not tasks:
             return
         ray = _import_ray()
-        started_here = self._connect(ray)
+        connection = self._connect(ray)
         from ray.exceptions import NodeDiedError, ObjectLostError, OutOfMemoryError, RayActorError, WorkerCrashedError
 
         # The actor's process or node is gone (killed, out of memory, crashed): retry its task elsewhere.
@@ -347,7 +393,9 @@ class RayActors:
                     ray.kill(slot["actor"], no_restart=True)
                 except Exception:  # noqa: BLE001 - already dead
                     pass
-            if started_here:
+            if connection is not None and connection[0] == "started":
+                stop_local_cluster(ray, connection[1])
+            elif connection is not None:
                 ray.shutdown()
 
 
