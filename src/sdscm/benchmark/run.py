@@ -45,7 +45,7 @@ from sdscm.benchmark.storage import (
 )
 from sdscm.engine.compiled import choose_phrasings
 from sdscm.errors import BenchmarkError
-from sdscm.executors import LocalProcesses
+from sdscm.executors import check_executor, make_executor
 from sdscm.model import SDSCM
 from sdscm.progress import progress_bar
 from sdscm.results.io import file_sha256
@@ -259,13 +259,17 @@ def generate(
     progress: bool = False,
     on_dataset: Callable[[dict[str, Any]], None] | None = None,
     stop_if_unhealthy: bool = False,
+    executor: str = "local",
+    ray_address: str | None = None,
 ) -> GenerationResult:
     """Generate `variants` x `datasets_per_variant` datasets of `n` units into the folder `out`.
 
     Resumable: datasets whose files exist are skipped (after checking that the folder's manifest
     was written with the same parameters); every file is written atomically, so an interrupted
     run loses at most the datasets in flight. `jobs` > 1 generates datasets in that many
-    processes, each loading the model once. `backend` injects a scoring backend (it must be
+    processes, each loading the model once; `executor="ray"` runs them on `jobs` Ray actors instead
+    (a local cluster, or the one at `ray_address`), each loading the model once; either way this
+    process writes every file, so the bytes are the same. `backend` injects a scoring backend (it must be
     picklable when jobs > 1); by default the model file's model section decides, behind the
     persistent score cache (`cache`: True = the user cache dir, a folder, or False). `on_dataset` is
     called in this process with each finished dataset's manifest record.
@@ -291,6 +295,7 @@ def generate(
                              "(--datasets-per-variant) of fewer units")
     if isinstance(seed, bool) or not 0 <= int(seed) <= 2**63 - 1:
         raise BenchmarkError(f"seed must be an integer from 0 to 2**63-1, got {seed}")
+    check_executor(executor, ray_address)
     bad = [f for f in formats if f not in FORMATS]
     if bad:
         raise BenchmarkError(f"format must be among {list(FORMATS)}, got {bad}")
@@ -316,7 +321,7 @@ def generate(
             spec, family_info, design, out, parameters, variants=variants,
             datasets_per_variant=datasets_per_variant, n=n, seed=seed, formats=formats, jobs=jobs,
             backend=backend, cache=cache, progress=progress, on_dataset=on_dataset,
-            stop_if_unhealthy=stop_if_unhealthy, started=started)
+            stop_if_unhealthy=stop_if_unhealthy, started=started, executor=executor, ray_address=ray_address)
 
 
 def _generate_locked(spec: ModelFile, family_info: dict[str, Any], design: Design, out: Path,
@@ -324,13 +329,14 @@ def _generate_locked(spec: ModelFile, family_info: dict[str, Any], design: Desig
                      seed: int, formats: tuple[str, ...], jobs: int, backend: ScoringBackend | None,
                      cache: CacheOption, progress: bool,
                      on_dataset: Callable[[dict[str, Any]], None] | None, stop_if_unhealthy: bool,
-                     started: float) -> GenerationResult:
+                     started: float, executor: str = "local", ray_address: str | None = None) -> GenerationResult:
     """The body of :func:`generate`, run while this process holds the folder's writer lock."""
     injected = backend is not None
     if spec.uses_language_model and backend is None:
         backend = build_backend(spec.model, cache)
     model_info = _model_info(spec, backend, injected)
-    if jobs > 1 and not injected:
+    in_process = executor == "local" and jobs == 1
+    if not in_process and not injected:
         backend = None  # loaded here for its fingerprint only; every worker loads its own
     parameters = {**parameters, "model_fingerprint": model_info["fingerprint"]}
     scoring = parameters["scoring"]
@@ -393,15 +399,16 @@ def _generate_locked(spec: ModelFile, family_info: dict[str, Any], design: Desig
         finished(_write(job, output))
 
     try:
-        if jobs == 1 or len(pending) <= 1:
+        if executor == "local" and (jobs == 1 or len(pending) <= 1):
             work = _Worker(spec, design, n, backend, common, cache).run
             for job in pending:
                 written(job, work(job))
-        else:
+        elif pending:
             # Workers simulate, this process writes. An injected backend travels to the workers
             # (pickled); the default one is built there. Spawned: torch does not survive a fork.
-            threads = max(1, (os.cpu_count() or 1) // jobs)
-            LocalProcesses(jobs, start_method="spawn").run(
+            # A Ray actor reserves one CPU and uses one thread.
+            threads = max(1, (os.cpu_count() or 1) // jobs) if executor == "local" else 1
+            make_executor(executor, jobs, start_method="spawn", ray_address=ray_address).run(
                 pending, _process_worker, (spec, design, n, backend if injected else None, common, threads, cache),
                 on_result=written)
     finally:

@@ -13,9 +13,11 @@ import typer
 from sdscm.cli.common import (
     CacheOpt,
     DtypeOpt,
+    ExecutorOpt,
     FileArg,
     ModelOpt,
     NoCacheOpt,
+    RayAddressOpt,
     check_seed,
     check_units,
     console,
@@ -98,6 +100,10 @@ def audit_command(
                                                     "or by the sum (default: the model file's setting)."),
     cache: Optional[Path] = CacheOpt,
     no_cache: bool = NoCacheOpt,
+    jobs: int = typer.Option(1, "--jobs", help="With --executor ray: variants computed on this many Ray actors "
+                             "(each loads the model once). The local executor runs them in this process."),
+    executor: str = ExecutorOpt,
+    ray_address: Optional[str] = RayAddressOpt,
 ) -> None:
     """Audit the causal effect of CAUSE (A -> B) on OUTCOME that the language model encodes.
 
@@ -122,7 +128,8 @@ def audit_command(
             phr = int(placebo_phrasing)
         result = audit(m, cause=cause, values=pair, outcome=outcome, outcome_value=outcome_value or None,
                        variants=parse_variants(variants), n=n, seed=seed, placebo=placebo, margin=margin,
-                       placebo_phrasing=phr, alpha=alpha, n_boot=n_boot, n_perm=n_perm, progress=True)
+                       placebo_phrasing=phr, alpha=alpha, n_boot=n_boot, n_perm=n_perm, progress=True,
+                       jobs=jobs, executor=executor, ray_address=ray_address)
         if not result.upstream:
             err_console.print(f"[bold yellow]note:[/] '{cause}' is not upstream of the outcome '{outcome}' "
                               "(no directed path in the DAG): every per-unit effect is exactly zero.",

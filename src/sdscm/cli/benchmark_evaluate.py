@@ -10,7 +10,7 @@ from typing import Optional
 
 import typer
 
-from sdscm.cli.common import check_seed, console, run_guarded
+from sdscm.cli.common import ExecutorOpt, RayAddressOpt, check_seed, console, run_guarded
 from sdscm.results.io import check_output_path
 from sdscm.errors import SDSCMError
 
@@ -27,6 +27,8 @@ def evaluate_command(
     view: str = typer.Option("both", "--view", "--setting", help="Views of every dataset: all, hidden (exogenous "
                              "covariates dropped) or both. --setting is the former name."),
     jobs: int = typer.Option(1, "--jobs", help="Worker processes (0: in this process, without a hard time limit)."),
+    executor: str = ExecutorOpt,
+    ray_address: Optional[str] = RayAddressOpt,
     time_limit: float = typer.Option(600.0, "--time-limit", help="Seconds per fit before it is stopped and recorded as a timeout."),
     seed: int = typer.Option(0, "--seed", help="Seed of every estimator (fixed, so runs are reproducible)."),
     encoding: Optional[str] = typer.Option(None, "--encoding", help="Override the preset's covariate encoding: index or onehot."),
@@ -86,7 +88,7 @@ def evaluate_command(
         console.print(f"{len(datasets)} dataset view(s) x {len(configs)} estimator(s) "
                       f"({preset_name} preset) -> {out}", highlight=False)
         results = evaluate(datasets, configs, out=out, jobs=jobs, time_limit=time_limit, seed=seed,
-                           retry_failed=retry_failed, progress=True)
+                           retry_failed=retry_failed, progress=True, executor=executor, ray_address=ray_address)
         ok = results[results["status"] == "ok"]
         failed = results[results["status"] != "ok"]
         console.print(f"{len(ok)} fit(s) ok, {len(failed)} failed: {out}", highlight=False)

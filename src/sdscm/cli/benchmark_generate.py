@@ -13,8 +13,10 @@ import typer
 from sdscm.cli.common import (
     CacheOpt,
     DtypeOpt,
+    ExecutorOpt,
     ModelOpt,
     NoCacheOpt,
+    RayAddressOpt,
     cache_option,
     check_seed,
     check_units,
@@ -33,7 +35,9 @@ def generate_command(
     datasets_per_variant: int = typer.Option(1, "--datasets-per-variant", help="Datasets per variant."),
     n: int = typer.Option(1000, "-n", help="Units per dataset."),
     seed: int = typer.Option(0, "--seed", help="Base seed; dataset d of variant k uses a seed derived from (seed, k, d)."),
-    jobs: int = typer.Option(1, "--jobs", help="Datasets generated in parallel processes (each loads the model once)."),
+    jobs: int = typer.Option(1, "--jobs", help="Datasets generated in parallel workers (each loads the model once)."),
+    executor: str = ExecutorOpt,
+    ray_address: Optional[str] = RayAddressOpt,
     treatment: Optional[str] = typer.Option(None, "--treatment", help="Treatment variable (default: the file's benchmark section)."),
     control: Optional[str] = typer.Option(None, "--control", help="Control value of the treatment (label or 0-based index)."),
     treated: Optional[str] = typer.Option(None, "--treated", help="Treated value of the treatment (label or 0-based index)."),
@@ -74,7 +78,8 @@ def generate_command(
             treatment=treatment, control=control, treated=treated, outcome=outcome,
             outcome_value=outcome_value, quantity=quantity, formats=[f for f in formats if f != "parquet"],
             jobs=jobs, model=model, dtype=dtype, cache=cache_option(cache, no_cache), progress=True,
-            on_dataset=warn_unhealthy, stop_if_unhealthy=stop_if_unhealthy,
+            on_dataset=warn_unhealthy, stop_if_unhealthy=stop_if_unhealthy, executor=executor,
+            ray_address=ray_address,
         )
         d = result.manifest["design"]
         title = (f"{d['outcome']}={d['outcome_value']} ({d['quantity']}): "

@@ -94,6 +94,12 @@ ServerUrlOpt = typer.Option(
     None, "--server-url", help="Score on an OpenAI-compatible server (e.g. vLLM) at this address, "
     "e.g. http://127.0.0.1:8000/v1: sets the model section's backend to served (docs/serving.md).")
 ServedModelOpt = typer.Option(None, "--served-model", help="The model name on that server (--served-model-name).")
+ExecutorOpt = typer.Option("local", "--executor", metavar="local|ray",
+                           help="Where the --jobs workers run: local (processes on this "
+                           "machine) or ray (Ray actors, one loaded model each; needs sdscm[ray]).")
+RayAddressOpt = typer.Option(None, "--ray-address", metavar="HOST:PORT",
+                             help="With --executor ray: an existing cluster (host:port "
+                             "from `ray start --head`, or auto); default: a local cluster of --jobs CPUs for the run.")
 
 
 MAX_SEED = 2**63 - 1

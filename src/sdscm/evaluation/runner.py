@@ -32,7 +32,7 @@ from sdscm.effects import naive_difference, sample_ate
 from sdscm.errors import SDSCMError
 from sdscm.estimators.base import EstimatorConfig, encode_covariates
 from sdscm.evaluation.metrics import dataset_metrics, sd
-from sdscm.executors import LocalProcesses
+from sdscm.executors import check_executor, make_executor
 from sdscm.progress import progress_bar
 from sdscm.results.io import write_frame
 
@@ -256,12 +256,18 @@ def evaluate(datasets: Sequence[Any], estimators: Sequence[EstimatorConfig], *,
              out: str | Path | None = None, jobs: int = 1, time_limit: float | None = 600.0,
              seed: int = 0, retry_failed: bool = False, progress: bool = True,
              group: Callable[[Any], str] = default_group,
-             on_row: Callable[[dict[str, Any]], None] | None = None) -> pd.DataFrame:
+             on_row: Callable[[dict[str, Any]], None] | None = None,
+             executor: str = "local", ray_address: str | None = None) -> pd.DataFrame:
     """Evaluate every estimator on every dataset (each dataset object is one dataset in one view).
 
     Returns all rows (including those of earlier runs found in ``out``). ``jobs=0`` runs in this
-    process; ``jobs>=1`` uses that many worker processes with a hard time limit.
+    process; ``jobs>=1`` uses that many worker processes with a hard time limit, or that many Ray
+    actors with ``executor="ray"`` (a local cluster, or the one at ``ray_address``; estimators
+    must then be importable there: registered in a module, not only in this process).
     """
+    check_executor(executor, ray_address)
+    if executor == "ray" and jobs < 1:
+        raise SDSCMError("the ray executor needs --jobs 1 or more (actors); --jobs 0 runs in this process")
     datasets = list(datasets)
     estimators = list(estimators)
     names = [(d.name, d.view) for d in datasets]
@@ -293,7 +299,8 @@ def evaluate(datasets: Sequence[Any], estimators: Sequence[EstimatorConfig], *,
             for i, j in tasks:
                 record(run_one(datasets[i], estimators[j], seed=seed, time_limit=time_limit, group=groups[i]))
         elif tasks:
-            _run_pool(datasets, estimators, groups, tasks, seed, time_limit, jobs, record, store)
+            _run_pool(datasets, estimators, groups, tasks, seed, time_limit, jobs, record, store,
+                      executor, ray_address)
     finally:
         bar.close()
         if store.rows:  # write rows in dataset/estimator order, whatever order workers finished in
@@ -319,7 +326,8 @@ def _ordered(frame: pd.DataFrame, datasets: Sequence[Any], estimators: Sequence[
 
 def _run_pool(datasets: Sequence[Any], estimators: Sequence[EstimatorConfig], groups: Sequence[str],
               tasks: list[tuple[int, int]], seed: int, time_limit: float | None, jobs: int,
-              record: Callable[[dict[str, Any]], None], store: ResultStore) -> None:
+              record: Callable[[dict[str, Any]], None], store: ResultStore, executor: str = "local",
+              ray_address: str | None = None) -> None:
     """Fit in `jobs` worker processes (forked: they share the datasets and registered estimators),
     each fit killed after its time limit plus a grace period; killed or crashed fits become rows."""
     hard = None if time_limit is None else time_limit + max(HARD_KILL_GRACE, 0.25 * time_limit)
@@ -336,6 +344,6 @@ def _run_pool(datasets: Sequence[Any], estimators: Sequence[EstimatorConfig], gr
             store.flush()
             last_flush[0] = time.monotonic()
 
-    executor = LocalProcesses(jobs, start_method="fork", hard_limit=hard)
-    executor.run(tasks, _fit_worker, (datasets, estimators, groups, seed, time_limit, 1 if jobs > 1 else None),
+    pool = make_executor(executor, jobs, start_method="fork", hard_limit=hard, ray_address=ray_address)
+    pool.run(tasks, _fit_worker, (datasets, estimators, groups, seed, time_limit, 1 if jobs > 1 else None),
                  on_result=lambda task, row: record(row), on_lost=lost, on_tick=flush_now_and_then)
