@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from vllm_server import ROOT, VLLMServer
+from served.vllm_server import ROOT, VLLMServer
 
 if os.environ.get("SDSCM_SERVED_TESTS") != "1":
     collect_ignore_glob = ["test_*.py"]

@@ -19,8 +19,8 @@ from sdscm.backends.factory import build_backend
 from sdscm.errors import BackendError
 from sdscm.spec.load import load_spec, with_model_overrides
 
-from test_vllm import record
-from vllm_server import ROOT, _free_port
+from served.test_vllm import record
+from served.vllm_server import ROOT, _free_port
 
 INSTALLED = (ROOT / os.environ.get("LLAMACPP_VENV", ".venv-llamacpp") / ".llamacpp-installed").exists()
 

@@ -26,7 +26,7 @@ from sdscm.model import SDSCM
 from sdscm.spec.load import load_spec, with_model_overrides
 from sdscm.spec.schema import ModelFile
 
-from vllm_server import ROOT, SERVED_NAME, VLLMServer
+from served.vllm_server import ROOT, SERVED_NAME, VLLMServer
 
 EXAMPLES = ROOT / "examples"
 
