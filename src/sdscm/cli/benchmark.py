@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from sdscm.cli.benchmark_evaluate import evaluate_command, report_command
+from sdscm.cli.benchmark_evaluate import evaluate_command, report_command, reproduce_paper_command
 from sdscm.cli.benchmark_generate import describe_command, generate_command
 
 benchmark_app = typer.Typer(
@@ -18,3 +18,4 @@ benchmark_app.command("generate")(generate_command)
 benchmark_app.command("describe")(describe_command)
 benchmark_app.command("evaluate")(evaluate_command)
 benchmark_app.command("report")(report_command)
+benchmark_app.command("reproduce-paper")(reproduce_paper_command)
