@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from sdscm.estimators.base import EffectEstimator, check_fraction, check_library_params, check_random_state, register_factory
+from sdscm.estimators.base import EffectEstimator, _vector, check_fraction, check_library_params, check_random_state, register_factory
 
 ALPHA = 0.05
 
@@ -59,13 +59,13 @@ class EconMLEstimator(EffectEstimator):
     def effect(self, X: np.ndarray) -> np.ndarray:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return np.asarray(self.model_.effect(self._at(X)), dtype=float)
+            return _vector(self.model_.effect(self._at(X)))
 
     def effect_interval(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             lo, hi = self.model_.effect_interval(self._at(X), alpha=self.alpha)
-        return lo, hi
+        return _vector(lo), _vector(hi)
 
     def ate(self, X: np.ndarray | None = None) -> float:
         with warnings.catch_warnings():
@@ -120,7 +120,7 @@ class GRFCausalForest(EffectEstimator):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             point, lo, hi = self.model_.predict(np.asarray(X, dtype=float), interval=True, alpha=self.alpha)
-        return point, lo, hi
+        return _vector(point), _vector(lo), _vector(hi)
 
     def effect(self, X: np.ndarray) -> np.ndarray:
         return self._predict(X)[0]
