@@ -63,6 +63,8 @@ def test_several_sources_with_labels(tmp_path: Path) -> None:
                           datasets="0,llama-3-8b_bcancer_2")
     assert [(d.name, d.metadata["group"]) for d in data] == [
         ("gpt2_bcancer_0", "small"), ("llama-3-8b_bcancer_0", "big"), ("llama-3-8b_bcancer_2", "big")]
+    only = load_benchmark([f"a={root / 'gpt2'}", f"b={root / 'llama-3-8b'}"], ("all",), datasets="gpt2_*")
+    assert {d.metadata["group"] for d in only} == {"a"} and len(only) == 3
     with pytest.raises(SDSCMError, match="no_such"):
         load_benchmark([f"a={root / 'gpt2'}", f"b={root / 'llama-3-8b'}"], ("all",), datasets="no_such")
     with pytest.raises(SDSCMError, match="same label"):

@@ -190,6 +190,8 @@ def load_benchmark(source: str | Path | Sequence[str | Path], views: Sequence[st
     chosen: list[tuple[str | None, Path, list[Path]]] = []
     for (label, path), all_files in zip(parsed, listed):
         files = select_files(all_files, datasets, max_datasets, where=str(path), strict=not several)
+        if not files and several and datasets is not None and max_datasets != 0:
+            continue  # the selection names datasets of the other sources only
         if not files:
             raise BenchmarkError(f"{path}: no datasets found" + (" (--max-datasets 0)" if max_datasets == 0 else ""))
         chosen.append((label, path, files))
