@@ -127,3 +127,18 @@ def test_evaluate_takes_several_labelled_sources_and_report_filters_them(tmp_pat
     assert rep.exit_code == 0, rep.output
     md = (tmp_path / "rep" / "report.md").read_text()
     assert "## ATE — large" in md and "small" not in md.split("## ATE")[1] and "Filtered (--source large)" in md
+
+
+def test_cli_scores_held_out_units_and_refuses_a_bad_fraction(tmp_path: Path) -> None:
+    """--test-fraction gives held-out rows (a quarter of the units, per arm); a fraction outside
+    (0, 1) is a clear error naming the option."""
+    root = released_folder(tmp_path / "release", per_model=2, n=60)
+    res = tmp_path / "r.parquet"
+    run = cli.invoke(app, ["benchmark", "evaluate", str(root / "gpt2"), "--estimators", "LinReg", "--view", "all",
+                           "--jobs", "0", "--test-fraction", "0.25", "--out", str(res)])
+    assert run.exit_code == 0, run.output
+    frame = pd.read_parquet(res)
+    assert set(frame["scope"]) == {"held-out 25%"} and frame["n_scored"].between(14, 16).all()
+    bad = cli.invoke(app, ["benchmark", "evaluate", str(root / "gpt2"), "--estimators", "LinReg", "--jobs", "0",
+                           "--test-fraction", "1.5", "--out", str(tmp_path / "b.parquet")])
+    assert bad.exit_code != 0 and "--test-fraction" in bad.output

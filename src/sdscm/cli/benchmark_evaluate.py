@@ -71,6 +71,8 @@ def evaluate_command(
                 console.print(f"{c.display:18s} {c.encoding:7s} {dict(c.params)}  {reg[c.name].description}",
                               highlight=False)
             return
+        for c in configs:  # a bad parameter is a clear error now, not a failed row per dataset
+            c.build(seed)
         datasets = load_benchmark(sources, VIEW_CHOICES[view], max_datasets, datasets=datasets_sel)
         console.print(f"{len(datasets)} dataset view(s) x {len(configs)} estimator(s) "
                       f"({preset_name} preset) -> {out}", highlight=False)
