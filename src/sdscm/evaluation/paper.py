@@ -100,7 +100,18 @@ def comparison_table(results: pd.DataFrame, published: pd.DataFrame | None = Non
             "published_ate_rmse": float(pub.loc[key, "ate_rmse"]) if has else math.nan,
             "mean_seconds": r.mean_seconds, "mean_cpu_seconds": r.mean_cpu_seconds,
         })
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    order = {e: k for k, e in enumerate(TABLE1_ESTIMATORS)}
+    return (table.assign(_o=[order.get(e, len(order)) for e in table["estimator"]])
+            .sort_values(["model", "setting", "_o"], kind="stable").drop(columns="_o").reset_index(drop=True))
+
+
+def _published_r2(value: Any) -> str:
+    """The published R^2 as text; the notebook prints a negative R^2 as ``<0``."""
+    text = str(value) if value else "–"
+    return "negative" if text.strip() == "<0" else text
 
 
 def _interval(v: float, lo: float, hi: float) -> str:
@@ -114,7 +125,7 @@ def render_comparison(table: pd.DataFrame) -> str:
         "n": [f"{int(r.datasets)}" + (f" ({int(r.failed)} failed)" if r.failed else "")
               + (f" ({int(r.nonfinite)} non-finite)" if r.nonfinite else "") for r in table.itertuples()],
         "R^2 [95% bootstrap]": [_interval(r.ate_r2, r.ate_r2_lo, r.ate_r2_hi) for r in table.itertuples()],
-        "published R^2": [str(v) if v else "–" for v in table["published_ate_r2"]],
+        "published R^2": [_published_r2(v) for v in table["published_ate_r2"]],
         "RMSE [95% bootstrap]": [_interval(r.ate_rmse, r.ate_rmse_lo, r.ate_rmse_hi) for r in table.itertuples()],
         "published RMSE": table["published_ate_rmse"],
         "wall s/fit": table["mean_seconds"], "CPU s/fit": table["mean_cpu_seconds"],
@@ -143,7 +154,7 @@ def reproduce(data: Sequence[Any], out_dir: str | Path, *, estimators: Sequence[
     md = ("# Table 1 of the paper, reproduced\n\n"
           f"{n} datasets x {len({d.view for d in data})} settings x {len(configs)} estimators "
           f"({len(results)} fits). Published values: the authors' released notebook, on all 1,000 "
-          "datasets per model (`<0` is how it prints a negative R^2). Intervals: 95% percentile "
+          "datasets per model ("negative": it prints `<0`). Intervals: 95% percentile "
           "bootstrap over datasets. n: datasets behind each number.\n\n" + render_comparison(table) + "\n")
     paths = {"table_csv": write_frame(table, out / "table1.csv"), "table_md": write_text(out / "table1.md", md),
              "results": out / "results.parquet"}
