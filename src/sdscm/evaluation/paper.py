@@ -154,7 +154,7 @@ def reproduce(data: Sequence[Any], out_dir: str | Path, *, estimators: Sequence[
     md = ("# Table 1 of the paper, reproduced\n\n"
           f"{n} datasets x {len({d.view for d in data})} settings x {len(configs)} estimators "
           f"({len(results)} fits). Published values: the authors' released notebook, on all 1,000 "
-          "datasets per model ("negative": it prints `<0`). Intervals: 95% percentile "
+          "datasets per model (shown as negative where it prints `<0`). Intervals: 95% percentile "
           "bootstrap over datasets. n: datasets behind each number.\n\n" + render_comparison(table) + "\n")
     paths = {"table_csv": write_frame(table, out / "table1.csv"), "table_md": write_text(out / "table1.md", md),
              "results": out / "results.parquet"}
