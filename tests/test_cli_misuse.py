@@ -101,7 +101,7 @@ def _cases():
         (["benchmark", "evaluate", "{garbage}", "--out", "{tmp}/r.parquet", "--estimators", "Nope1,Nope2"],
          ["unknown estimators 'Nope1', 'Nope2'", "--list"]),
         (["benchmark", "evaluate", "{garbage}"], ["needs --out FILE", "only --list"]),
-        (["benchmark", "evaluate", "--out", "{tmp}/r.parquet"], ["needs the SOURCE folder"]),
+        (["benchmark", "evaluate", "--out", "{tmp}/r.parquet"], ["needs a SOURCE folder"]),
         (["benchmark", "evaluate", "{tmp}/missing", "--out", "{tmp}/r.parquet"], ["missing: no such folder"]),
         (["benchmark", "evaluate", "{garbage}", "--out", "{tmp}/r.parquet", "--jobs", "-2"], ["--jobs must be"]),
         (["counterfactual", "{lm}", "--units", "{garbage}", "--do", "activity=a run", "--noise", "foo",

@@ -7,6 +7,7 @@ columns, and their sentences from each unit's text. Sources are run folders or d
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -17,6 +18,7 @@ from sdscm.benchmark.dataset import VIEWS, CausalDataset
 from sdscm.benchmark.reference import load_reference
 from sdscm.benchmark.storage import COVARIATE, DATA_DIR, MANIFEST, REFERENCE_DIR, read_dataset
 from sdscm.errors import BenchmarkError
+from sdscm.results.selection import natural_key, select_names
 from sdscm.semantics.text import render, story
 
 
@@ -127,32 +129,97 @@ def open_datasets(source: str | Path, view: str = "all") -> Iterator[CausalDatas
     return iter_datasets(path, view)
 
 
-def load_benchmark(source: str | Path, views: Sequence[str] = ("all",),
-                   max_datasets: int | None = None) -> list[CausalDataset]:
-    """Datasets of a generated benchmark folder (or file) or of the paper's CSVs, in each view, for
-    evaluation (at most `max_datasets` per view).
-
-    Detection: see :func:`is_reference_source`. Each dataset's
-    ``metadata['group']`` (across-dataset metrics are per group) is set unless present: the
-    folder's name (one generating model per folder, as in the paper's released data), or, for a
-    folder of CSVs whose names start with different prefixes before the first ``_`` (e.g.
-    ``gpt2_bcancer_0.csv`` and ``llama-3-8b_bcancer_0.csv``), that prefix.
-    """
+def source_files(source: str | Path) -> list[Path]:
+    """The dataset files of `source` in natural name order, found by listing only (nothing is
+    parsed): the CSVs of a reference folder, or the Parquet files of a generated run."""
     path = Path(source)
     if not path.exists():
         raise BenchmarkError(f"{path}: no such benchmark folder or file")
-    folder = path if path.is_dir() else path.parent
-    by_prefix = is_reference_source(path) and len({f.stem.split("_")[0] for f in folder.glob("*.csv")}) > 1
-    out: list[CausalDataset] = []
+    if is_reference_source(path):
+        files = [path] if path.is_file() else list(path.glob("*.csv"))
+    else:
+        files = dataset_files(path)
+    return sorted(files, key=lambda f: natural_key(f.stem))
+
+
+def select_files(files: Sequence[Path], datasets: str | Sequence[str] | None = None,
+                 max_datasets: int | None = None, where: str = "the source", strict: bool = True) -> list[Path]:
+    """The files a selection picks (see :func:`sdscm.results.selection.select_names`, on the
+    file stems), in file order, without reading them."""
+    files = list(files)
+    return [files[k] for k in select_names([f.stem for f in files], datasets, max_datasets, where, strict)]
+
+
+def parse_source(text: str | Path) -> tuple[str | None, Path]:
+    """``LABEL=PATH`` (the label names the source's group in reports) or a plain path."""
+    text = str(text)
+    label, sep, rest = text.partition("=")
+    if sep and label and not Path(text).exists() and re.fullmatch(r"[\w.+-]+", label):
+        if not rest:
+            raise BenchmarkError(f"source {text!r}: give a folder after '=' (e.g. gpt2=path/to/gpt2_csvs)")
+        return label, Path(rest)
+    return None, Path(text)
+
+
+def load_benchmark(source: str | Path | Sequence[str | Path], views: Sequence[str] = ("all",),
+                   max_datasets: int | None = None, datasets: str | Sequence[str] | None = None,
+                   ) -> list[CausalDataset]:
+    """Datasets of generated benchmark folders (or files) or of the paper's CSVs, in each view, for
+    evaluation.
+
+    `source` is one path or several; each may be ``LABEL=PATH``. `datasets` and `max_datasets`
+    select per source (see :func:`select_files`) from a listing, so only the chosen files are
+    read. Each dataset's ``metadata['group']`` (across-dataset metrics are per group) is the
+    source's label if given, else what the dataset says, else the folder's name (one generating
+    model per folder, as in the paper's released data), or, for a folder of CSVs whose names start
+    with different prefixes before the first ``_`` (e.g. ``gpt2_bcancer_0.csv`` and
+    ``llama-3-8b_bcancer_0.csv``), that prefix. When names repeat across sources, every
+    dataset's name gets its source label (or folder name) and a ``/`` in front.
+    """
+    sources = [source] if isinstance(source, (str, Path)) else list(source)
+    if not sources:
+        raise BenchmarkError("no benchmark source given")
     for view in views:
-        for k, ds in enumerate(open_datasets(path, view)):
-            if max_datasets is not None and k >= max_datasets:
-                break
-            meta = dict(ds.metadata or {})
-            if not meta.get("group"):
-                meta["group"] = ds.name.split("_")[0] if by_prefix else folder.resolve().name
-            ds.metadata = meta
-            out.append(ds)
-    if not out:
-        raise BenchmarkError(f"{path}: no datasets found")
+        if view not in VIEWS:
+            raise BenchmarkError(f"view must be one of {list(VIEWS)}, got {view!r}")
+    parsed = [parse_source(s) for s in sources]
+    listed = [source_files(path) for _, path in parsed]
+    several = len(parsed) > 1
+    if several and datasets is not None:  # an item must pick something in at least one source
+        select_names([f.stem for files in listed for f in files], datasets, where="any source")
+    chosen: list[tuple[str | None, Path, list[Path]]] = []
+    for (label, path), all_files in zip(parsed, listed):
+        files = select_files(all_files, datasets, max_datasets, where=str(path), strict=not several)
+        if not files and several and datasets is not None and max_datasets != 0:
+            continue  # the selection names datasets of the other sources only
+        if not files:
+            raise BenchmarkError(f"{path}: no datasets found" + (" (--max-datasets 0)" if max_datasets == 0 else ""))
+        chosen.append((label, path, files))
+    labels = [label or (p if p.is_dir() else p.parent).resolve().name for label, p, _ in chosen]
+    if len(set(labels)) != len(labels):
+        raise BenchmarkError(f"two sources have the same label {sorted(labels)}; give labels as LABEL=PATH")
+    stems = [f.stem for _, _, files in chosen for f in files]
+    qualify = len(chosen) > 1 and len(set(stems)) != len(stems)
+    out: list[CausalDataset] = []
+    for (label, path, files), name in zip(chosen, labels):
+        folder = path if path.is_dir() else path.parent
+        reference = is_reference_source(path)
+        by_prefix = reference and len({f.stem.split("_")[0] for f in folder.glob("*.csv")}) > 1
+        for view in views:
+            for file in files:
+                if reference:
+                    ds = load_reference(file, view=view)[0]
+                else:
+                    frame, metadata = read_dataset(file)
+                    ds = to_causal_dataset(frame, metadata, view)
+                meta = dict(ds.metadata or {})
+                if label:
+                    meta["group"] = label
+                elif not meta.get("group"):
+                    meta["group"] = ds.name.split("_")[0] if by_prefix else folder.resolve().name
+                meta["source_label"] = name
+                ds.metadata = meta
+                if qualify:
+                    ds.name = f"{name}/{ds.name}"
+                out.append(ds)
     return out

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from sdscm.cli.benchmark_evaluate import evaluate_command, report_command
+from sdscm.cli.benchmark_evaluate import evaluate_command, report_command, reproduce_paper_command
 from sdscm.cli.benchmark_generate import describe_command, generate_command
 from sdscm.cli.common import HelpCommand, HelpGroup
 
@@ -20,3 +20,4 @@ benchmark_app.command("generate", cls=HelpCommand)(generate_command)
 benchmark_app.command("describe", cls=HelpCommand)(describe_command)
 benchmark_app.command("evaluate", cls=HelpCommand)(evaluate_command)
 benchmark_app.command("report", cls=HelpCommand)(report_command)
+benchmark_app.command("reproduce-paper", cls=HelpCommand)(reproduce_paper_command)

@@ -39,10 +39,7 @@ class _Readable:
                 param.metavar = ""
                 continue
             desc = getattr(param, "type_descriptor", None)
-            annotation = getattr(desc, "annotation", None)
-            if getattr(desc, "is_list", False):
-                args = getattr(annotation, "__args__", ()) or (str,)
-                annotation = args[0]
+            annotation = _unwrap(getattr(desc, "annotation", None))
             shown = _METAVARS.get(annotation, "TEXT")
             if isinstance(param, typer.core.TyperArgument):
                 # an argument's metavar is its name (FILE); its type column says PATH, not <path>
@@ -51,6 +48,16 @@ class _Readable:
             else:
                 param.metavar = shown
         return params
+
+
+def _unwrap(annotation: Any) -> Any:
+    """The element type behind Optional[...] and List[...] (`Optional[List[str]]` -> str)."""
+    for _ in range(3):
+        args = [a for a in getattr(annotation, "__args__", ()) if a is not type(None)]
+        if not args:
+            break
+        annotation = args[0]
+    return annotation
 
 
 _METAVARS: dict[Any, str] = {int: "INTEGER", float: "NUMBER", str: "TEXT", Path: "PATH", bool: ""}

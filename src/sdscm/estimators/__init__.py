@@ -9,10 +9,14 @@ from sdscm.estimators.base import (
     ENCODINGS,
     OUTPUTS,
     EffectEstimate,
+    EffectEstimator,
     Estimator,
     EstimatorConfig,
     EstimatorError,
     EstimatorInfo,
+    InSampleOnly,
+    NotProvided,
+    ParameterError,
     encode_covariates,
     get_estimator,
     make_estimator,
@@ -25,7 +29,7 @@ from sdscm.estimators import sklearn_learners, econml_learners, bart, conformal,
 from sdscm.estimators.presets import PRESETS, SUITE, preset, select
 
 __all__ = [
-    "ENCODINGS", "OUTPUTS", "PRESETS", "SUITE", "EffectEstimate", "Estimator", "EstimatorConfig",
-    "EstimatorError", "EstimatorInfo", "encode_covariates", "get_estimator", "make_estimator",
+    "ENCODINGS", "OUTPUTS", "PRESETS", "SUITE", "EffectEstimate", "EffectEstimator", "Estimator",
+    "EstimatorConfig", "EstimatorError", "EstimatorInfo", "InSampleOnly", "NotProvided", "ParameterError", "encode_covariates", "get_estimator", "make_estimator",
     "preset", "register_estimator", "register_factory", "registry", "select", "unregister_estimator",
 ]

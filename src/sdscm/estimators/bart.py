@@ -18,27 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from sdscm.estimators.base import EffectEstimate, register_factory
+from sdscm.estimators.base import EffectEstimator, ParameterError, check_count, check_fraction, check_random_state, register_factory
 
 ALPHA = 0.05
 PREDICTIVE_REPEATS = 10
 """Noise draws per posterior draw for ITE predictive intervals (steadier tail quantiles)."""
-
-
-def _quantiles(draws: np.ndarray, alpha: float, axis: int) -> tuple[np.ndarray, np.ndarray]:
-    return (np.quantile(draws, alpha / 2, axis=axis), np.quantile(draws, 1 - alpha / 2, axis=axis))
-
-
-def _summarise(tau_draws: np.ndarray, ite_draws: np.ndarray, alpha: float,
-               **info: Any) -> EffectEstimate:
-    """EffectEstimate from per-unit effect draws (n x draws) and ITE predictive draws."""
-    ate_draws = tau_draws.mean(axis=0)
-    ate_lo, ate_hi = np.quantile(ate_draws, [alpha / 2, 1 - alpha / 2])
-    cate_lo, cate_hi = _quantiles(tau_draws, alpha, axis=1)
-    ite_lo, ite_hi = _quantiles(ite_draws, alpha, axis=1)
-    return EffectEstimate(ate=float(ate_draws.mean()), ate_lower=float(ate_lo), ate_upper=float(ate_hi),
-                          cate=tau_draws.mean(axis=1), cate_lower=cate_lo, cate_upper=cate_hi,
-                          ite_lower=ite_lo, ite_upper=ite_hi, info=info)
 
 
 def _ite_draws(y: np.ndarray, t: np.ndarray, mu0: np.ndarray, mu1: np.ndarray, sigma2: np.ndarray,
@@ -51,29 +35,83 @@ def _ite_draws(y: np.ndarray, t: np.ndarray, mu0: np.ndarray, mu1: np.ndarray, s
     return np.where(t[:, None] == 1, y[:, None] - y_missing, y_missing - y[:, None])
 
 
-class _StochtreeBase:
-    def __init__(self, seed: int = 0, alpha: float = ALPHA, num_gfr: int = 5, num_burnin: int = 0,
+class _StochtreeBase(EffectEstimator):
+    """Posterior draws of tau(x) (units x draws) and of the outcome noise variance; outputs are
+    summaries of them. In-sample draws come from the fit itself; new units are predicted."""
+
+    def __init__(self, random_state: int = 0, alpha: float = ALPHA, num_gfr: int = 5, num_burnin: int = 0,
                  num_mcmc: int = 100, general_params: dict[str, Any] | None = None, **params: Any):
-        self.seed, self.alpha = seed, alpha
-        self.sample_kwargs = {"num_gfr": num_gfr, "num_burnin": num_burnin, "num_mcmc": num_mcmc,
-                              "general_params": {"random_seed": seed, **(general_params or {})}, **params}
+        name = type(self).__name__
+        self.random_state = check_random_state(name, random_state)
+        self.alpha = check_fraction(name, "alpha", alpha)
+        self.num_gfr = check_count(name, "num_gfr", num_gfr)
+        self.num_burnin = check_count(name, "num_burnin", num_burnin)
+        self.num_mcmc = check_count(name, "num_mcmc", num_mcmc, minimum=1)
+        if general_params is not None and not isinstance(general_params, dict):
+            raise ParameterError(name, "general_params", f"must be a dict of stochtree options, got {general_params!r}")
+        self.general_params, self.params = general_params, params
+        self.sample_kwargs = {"num_gfr": self.num_gfr, "num_burnin": self.num_burnin, "num_mcmc": self.num_mcmc,
+                              "general_params": {"random_seed": self.random_state, **(general_params or {})},
+                              **params}
+
+    def _draws(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(mu0, mu1, tau) posterior draws at X, each units x draws (the last X's are kept, since
+        every output of one call of ``predict`` asks for the same units)."""
+        cached = getattr(self, "_last_draws", None)
+        if cached is not None and (cached[0] is X or (cached[0].shape == X.shape and np.array_equal(cached[0], X))):
+            return cached[1]
+        draws = self._posterior(X)
+        self._last_draws = (X, draws)
+        return draws
+
+    def _posterior(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def effect(self, X: np.ndarray) -> np.ndarray:
+        return self._draws(np.asarray(X, dtype=float))[2].mean(axis=1)
+
+    def effect_interval(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        tau = self._draws(np.asarray(X, dtype=float))[2]
+        return np.quantile(tau, self.alpha / 2, axis=1), np.quantile(tau, 1 - self.alpha / 2, axis=1)
+
+    def _ate_draws(self, X: np.ndarray | None) -> np.ndarray:
+        self._fitted()
+        return self._draws(self.X_train_ if X is None else np.asarray(X, dtype=float))[2].mean(axis=0)
+
+    def ate(self, X: np.ndarray | None = None) -> float:
+        """Posterior mean of the average of tau(x_i) over the units."""
+        return float(self._ate_draws(X).mean())
+
+    def ate_interval(self, X: np.ndarray | None = None) -> tuple[float, float]:
+        lo, hi = np.quantile(self._ate_draws(X), [self.alpha / 2, 1 - self.alpha / 2])
+        return float(lo), float(hi)
+
+    def ite_interval(self, X: np.ndarray, t: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior predictive ITE: the observed outcome against a drawn missing potential outcome."""
+        mu0, mu1, _ = self._draws(np.asarray(X, dtype=float))
+        rng = np.random.default_rng(self.random_state)
+        ite = _ite_draws(np.asarray(y, float), np.asarray(t, float), mu0, mu1, self.sigma2_, rng)
+        return np.quantile(ite, self.alpha / 2, axis=1), np.quantile(ite, 1 - self.alpha / 2, axis=1)
 
 
 class BARTSLearner(_StochtreeBase):
     """BART of y on [X, t]; tau(x) = f(x, 1) - f(x, 0) draw by draw (S-learner)."""
 
-    def estimate(self, X: np.ndarray, t: np.ndarray, y: np.ndarray) -> EffectEstimate:
+    def _fit(self, X: np.ndarray, t: np.ndarray, y: np.ndarray) -> None:
         from stochtree import BARTModel
 
-        t = np.asarray(t, dtype=float)
         model = BARTModel()
-        model.sample(X_train=np.column_stack([X, t]), y_train=np.asarray(y, dtype=float),
-                     **self.sample_kwargs)
-        f1 = np.asarray(model.predict(np.column_stack([X, np.ones_like(t)]), terms="y_hat"))
-        f0 = np.asarray(model.predict(np.column_stack([X, np.zeros_like(t)]), terms="y_hat"))
-        rng = np.random.default_rng(self.seed)
-        ite = _ite_draws(np.asarray(y, float), t, f0, f1, np.asarray(model.global_var_samples), rng)
-        return _summarise(f1 - f0, ite, self.alpha, draws=int(f1.shape[1]))
+        model.sample(X_train=np.column_stack([X, t.astype(float)]), y_train=y, **self.sample_kwargs)
+        self.model_, self.sigma2_ = model, np.asarray(model.global_var_samples)
+        self._last_draws = None
+        self.info_["draws"] = int(len(self.sigma2_))
+
+    def _posterior(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        self._fitted()
+        ones, zeros = np.ones(len(X)), np.zeros(len(X))
+        f1 = np.asarray(self.model_.predict(np.column_stack([X, ones]), terms="y_hat"))
+        f0 = np.asarray(self.model_.predict(np.column_stack([X, zeros]), terms="y_hat"))
+        return f0, f1, f1 - f0
 
 
 class BCF(_StochtreeBase):
@@ -82,17 +120,26 @@ class BCF(_StochtreeBase):
     The propensity is estimated internally by stochtree (BART), its default.
     """
 
-    def estimate(self, X: np.ndarray, t: np.ndarray, y: np.ndarray) -> EffectEstimate:
+    def _fit(self, X: np.ndarray, t: np.ndarray, y: np.ndarray) -> None:
         from stochtree import BCFModel
 
-        t = np.asarray(t, dtype=float)
         model = BCFModel()
-        model.sample(X_train=X, Z_train=t, y_train=np.asarray(y, dtype=float), **self.sample_kwargs)
-        tau = np.asarray(model.tau_hat_train).reshape(len(t), -1)
-        mu0 = np.asarray(model.mu_hat_train).reshape(len(t), -1)
-        rng = np.random.default_rng(self.seed)
-        ite = _ite_draws(np.asarray(y, float), t, mu0, mu0 + tau, np.asarray(model.global_var_samples), rng)
-        return _summarise(tau, ite, self.alpha, draws=int(tau.shape[1]))
+        model.sample(X_train=X, Z_train=t.astype(float), y_train=y, **self.sample_kwargs)
+        self.model_, self.sigma2_ = model, np.asarray(model.global_var_samples)
+        self._last_draws = None
+        n = len(y)
+        self.train_tau_ = np.asarray(model.tau_hat_train).reshape(n, -1)
+        self.train_mu0_ = np.asarray(model.mu_hat_train).reshape(n, -1)
+        self.info_["draws"] = int(self.train_tau_.shape[1])
+
+    def _posterior(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self._is_train(X):  # the fit's own draws (exactly what the in-sample protocol scores)
+            tau, mu0 = self.train_tau_, self.train_mu0_
+        else:
+            zeros = np.zeros(len(X))
+            tau = np.asarray(self.model_.predict(X, zeros, terms="tau")).reshape(len(X), -1)
+            mu0 = np.asarray(self.model_.predict(X, zeros, terms="mu")).reshape(len(X), -1)
+        return mu0, mu0 + tau, tau
 
 
 _OUT = {"ate", "ate_interval", "cate", "cate_interval", "ite_interval"}

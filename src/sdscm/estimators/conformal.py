@@ -27,7 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from sdscm.estimators.base import EffectEstimate, register_factory
+from sdscm.estimators.base import (EffectEstimator, ParameterError, check_choice, check_fraction,
+                                   check_random_state, register_factory)
 
 
 def weighted_conformal_threshold(scores: np.ndarray, cal_weights: np.ndarray,
@@ -46,45 +47,50 @@ def weighted_conformal_threshold(scores: np.ndarray, cal_weights: np.ndarray,
     return out
 
 
-class WeightedConformalITE:
-    """Counterfactual ITE intervals by weighted split-conformal CQR (no point estimates)."""
+class WeightedConformalITE(EffectEstimator):
+    """Counterfactual ITE intervals by weighted split-conformal CQR (no point estimates).
 
-    def __init__(self, seed: int = 0, alpha: float = 0.05, train_fraction: float = 0.75,
+    ``fit`` splits each arm, fits the quantile models and the propensity model and keeps the
+    calibration scores; ``ite_interval(X, t, y)`` then brackets the missing potential outcome of
+    any units with observed treatment and outcome.
+    """
+
+    def __init__(self, random_state: int = 0, alpha: float = 0.05, train_fraction: float = 0.75,
                  quantile_model: str = "forest", propensity_clip: float = 0.01,
                  quantile_params: dict[str, Any] | None = None,
                  propensity_params: dict[str, Any] | None = None):
-        if quantile_model not in ("forest", "boosting"):
-            raise ValueError(f"quantile_model must be 'forest' or 'boosting', got {quantile_model!r}")
-        self.seed, self.alpha, self.train_fraction = seed, alpha, train_fraction
-        self.quantile_model, self.clip = quantile_model, propensity_clip
+        name = type(self).__name__
+        self.random_state = check_random_state(name, random_state)
+        self.alpha = check_fraction(name, "alpha", alpha)
+        self.train_fraction = check_fraction(name, "train_fraction", train_fraction)
+        self.quantile_model = check_choice(name, "quantile_model", quantile_model, ("forest", "boosting"))
+        self.propensity_clip = check_fraction(name, "propensity_clip", propensity_clip, high=0.5)
+        for key, value in (("quantile_params", quantile_params), ("propensity_params", propensity_params)):
+            if value is not None and not isinstance(value, dict):
+                raise ParameterError(name, key, f"must be a dict of model parameters, got {value!r}")
         self.quantile_params = dict(quantile_params or {})
         self.propensity_params = dict(propensity_params or {})
 
-    def _quantiles(self, X_fit: np.ndarray, y_fit: np.ndarray, X_pred: np.ndarray) -> np.ndarray:
-        """(len(X_pred), 2) predicted alpha/2 and 1 - alpha/2 conditional quantiles."""
+    def _quantile_fit(self, X_fit: np.ndarray, y_fit: np.ndarray) -> Any:
+        """Models of the alpha/2 and 1 - alpha/2 conditional quantiles, as a predict function."""
         qs = [self.alpha / 2, 1 - self.alpha / 2]
         if self.quantile_model == "forest":
             from quantile_forest import RandomForestQuantileRegressor
 
-            model = RandomForestQuantileRegressor(**{"random_state": self.seed, **self.quantile_params})
+            model = RandomForestQuantileRegressor(**{"random_state": self.random_state, **self.quantile_params})
             model.fit(X_fit, y_fit)
-            return np.asarray(model.predict(X_pred, quantiles=qs)).reshape(len(X_pred), 2)
+            return lambda X: np.asarray(model.predict(X, quantiles=qs)).reshape(len(X), 2)
         from sklearn.ensemble import GradientBoostingRegressor
 
-        cols = []
-        for q in qs:
-            model = GradientBoostingRegressor(**{"loss": "quantile", "alpha": q,
-                                                 "random_state": self.seed, **self.quantile_params})
-            cols.append(model.fit(X_fit, y_fit).predict(X_pred))
-        return np.column_stack(cols)
+        models = [GradientBoostingRegressor(**{"loss": "quantile", "alpha": q, "random_state": self.random_state,
+                                               **self.quantile_params}).fit(X_fit, y_fit) for q in qs]
+        return lambda X: np.column_stack([m.predict(X) for m in models])
 
-    def estimate(self, X: np.ndarray, t: np.ndarray, y: np.ndarray) -> EffectEstimate:
+    def _fit(self, X: np.ndarray, t: np.ndarray, y: np.ndarray) -> None:
         from sklearn.ensemble import GradientBoostingClassifier
 
-        X, y = np.asarray(X, dtype=float), np.asarray(y, dtype=float)
-        t = np.asarray(t).astype(int)
         n = len(y)
-        rng = np.random.default_rng(self.seed)
+        rng = np.random.default_rng(self.random_state)
         train = np.zeros(n, dtype=bool)
         for a in (0, 1):
             idx = np.flatnonzero(t == a)
@@ -92,27 +98,41 @@ class WeightedConformalITE:
                 raise ValueError(f"arm t={a} has {len(idx)} units; conformal intervals need at least 4")
             take = rng.permutation(idx)[: max(2, int(round(self.train_fraction * len(idx))))]
             train[take] = True
-        ps = GradientBoostingClassifier(**{"random_state": self.seed, "max_depth": 1, **self.propensity_params})
+        ps = GradientBoostingClassifier(**{"random_state": self.random_state, "max_depth": 1, **self.propensity_params})
         ps.fit(X[train], t[train])
-        e = np.clip(ps.predict_proba(X)[:, 1], self.clip, 1 - self.clip)
-
-        lower, upper = np.empty(n), np.empty(n)
+        self.propensity_ = ps
+        self.arms_ = {}
         for a in (0, 1):
-            fit = train & (t == a)
-            cal = ~train & (t == a)
-            target = t != a
-            q = self._quantiles(X[fit], y[fit], np.vstack([X[cal], X[target]]))
-            q_cal, q_target = q[: cal.sum()], q[cal.sum():]
+            fit, cal = train & (t == a), ~train & (t == a)
+            quantiles = self._quantile_fit(X[fit], y[fit])
+            q_cal = quantiles(X[cal])
             scores = np.maximum(q_cal[:, 0] - y[cal], y[cal] - q_cal[:, 1])
-            odds = (1 - e) / e if a == 1 else e / (1 - e)  # P(T = 1 - a | x) / P(T = a | x)
-            eta = weighted_conformal_threshold(scores, odds[cal], odds[target], self.alpha)
-            lo_a, hi_a = q_target[:, 0] - eta, q_target[:, 1] + eta
+            self.arms_[a] = (quantiles, scores, self._odds(X[cal], a))
+
+    def _odds(self, X: np.ndarray, a: int) -> np.ndarray:
+        """w(x) = P(T = 1 - a | x) / P(T = a | x), with the propensity clipped."""
+        e = np.clip(self.propensity_.predict_proba(X)[:, 1], self.propensity_clip, 1 - self.propensity_clip)
+        return (1 - e) / e if a == 1 else e / (1 - e)
+
+    def ite_interval(self, X: np.ndarray, t: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        self._fitted()
+        X, t, y = np.asarray(X, dtype=float), np.asarray(t).astype(int), np.asarray(y, dtype=float)
+        lower, upper = np.empty(len(y)), np.empty(len(y))
+        for a in (0, 1):
+            target = t != a  # units whose outcome under arm a is missing
+            quantiles, scores, cal_odds = self.arms_[a]
+            q = quantiles(X[target])
+            eta = weighted_conformal_threshold(scores, cal_odds, self._odds(X[target], a), self.alpha)
+            lo_a, hi_a = q[:, 0] - eta, q[:, 1] + eta
             if a == 0:  # treated units: ITE = y - Y(0)
                 lower[target], upper[target] = y[target] - hi_a, y[target] - lo_a
             else:  # control units: ITE = Y(1) - y
                 lower[target], upper[target] = lo_a - y[target], hi_a - y[target]
-        return EffectEstimate(ite_lower=lower, ite_upper=upper,
-                              info={"infinite_intervals": int(np.sum(~np.isfinite(upper - lower)))})
+        self.info_["infinite_intervals"] = int(np.sum(~np.isfinite(upper - lower)))
+        return lower, upper
+
+    def ate(self, X: np.ndarray | None = None) -> float:
+        raise self._missing("an ATE")
 
 
 register_factory("Conformal", WeightedConformalITE, outputs={"ite_interval"}, family="conformal",

@@ -19,38 +19,64 @@ from typing import Any
 
 import numpy as np
 
-from sdscm.estimators.base import EffectEstimate, register_factory
+from sdscm.estimators.base import EffectEstimator, _vector, check_fraction, check_library_params, check_random_state, register_factory
 
 ALPHA = 0.05
 
 
-class EconMLEstimator:
-    """Fit an EconML CATE estimator (``fit(Y, T, X=X, W=None)``), report ATE and CATE with intervals."""
+class EconMLEstimator(EffectEstimator):
+    """Fit an EconML CATE estimator (``fit(Y, T, X=X, W=None)``), report ATE and CATE with intervals.
 
-    def __init__(self, class_path: str, seed: int = 0, *, fixed: dict[str, Any] | None = None,
+    ``params`` go to the EconML class; building it at construction checks them.
+    """
+
+    def __init__(self, class_path: str, random_state: int = 0, *, fixed: dict[str, Any] | None = None,
                  alpha: float = ALPHA, **params: Any):
-        self.class_path, self.seed, self.alpha = class_path, seed, alpha
-        self.kwargs = {"random_state": seed, **(fixed or {}), **params}
+        name = type(self).__name__
+        self.class_path, self.fixed, self.params = class_path, dict(fixed or {}), params
+        self.random_state = check_random_state(name, random_state)
+        self.alpha = check_fraction(name, "alpha", alpha)
+        self.kwargs = {"random_state": self.random_state, **self.fixed, **params}
+        check_library_params(name, self._build)
 
     def _build(self) -> Any:
         module, _, name = self.class_path.rpartition(".")
         return getattr(importlib.import_module(module), name)(**self.kwargs)
 
-    def estimate(self, X: np.ndarray, t: np.ndarray, y: np.ndarray) -> EffectEstimate:
+    def _fit(self, X: np.ndarray, t: np.ndarray, y: np.ndarray) -> None:
         est = self._build()
-        t = np.asarray(t).astype(int)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             est.fit(y, t, X=X, W=None)
-            ate = float(np.squeeze(est.ate(X=X)))
-            ate_lo, ate_hi = (float(np.squeeze(v)) for v in est.ate_interval(X=X, alpha=self.alpha))
-            cate = est.effect(X)
-            lo, hi = est.effect_interval(X, alpha=self.alpha)
-        info: dict[str, Any] = {}
+        self.model_ = est
         if hasattr(est, "models_propensity"):
-            info["min_fitted_propensity"] = _min_propensity(est, X)
-        return EffectEstimate(ate=ate, ate_lower=ate_lo, ate_upper=ate_hi, cate=cate,
-                              cate_lower=lo, cate_upper=hi, info=info)
+            self.info_["min_fitted_propensity"] = _min_propensity(est, X)
+
+    def _at(self, X: np.ndarray | None) -> np.ndarray:
+        self._fitted()
+        return self.X_train_ if X is None else np.asarray(X, dtype=float)
+
+    def effect(self, X: np.ndarray) -> np.ndarray:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return _vector(self.model_.effect(self._at(X)))
+
+    def effect_interval(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            lo, hi = self.model_.effect_interval(self._at(X), alpha=self.alpha)
+        return _vector(lo), _vector(hi)
+
+    def ate(self, X: np.ndarray | None = None) -> float:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return float(np.squeeze(self.model_.ate(X=self._at(X))))
+
+    def ate_interval(self, X: np.ndarray | None = None) -> tuple[float, float]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            lo, hi = self.model_.ate_interval(X=self._at(X), alpha=self.alpha)
+        return float(np.squeeze(lo)), float(np.squeeze(hi))
 
 
 def _min_propensity(est: Any, X: np.ndarray) -> float:
@@ -62,31 +88,51 @@ def _min_propensity(est: Any, X: np.ndarray) -> float:
         return float("nan")
 
 
-class GRFCausalForest:
+class GRFCausalForest(EffectEstimator):
     """EconML's ``grf.CausalForest`` (the generalized random forest of Athey, Tibshirani & Wager).
 
     Gives per-unit CATE with intervals; the ATE is the mean CATE (no ATE interval, as in the
     reference code).
     """
 
-    def __init__(self, seed: int = 0, alpha: float = ALPHA, **params: Any):
-        self.alpha = alpha
-        self.kwargs = {"random_state": seed, "n_jobs": 1, **params}
+    def __init__(self, random_state: int = 0, alpha: float = ALPHA, **params: Any):
+        name = type(self).__name__
+        self.random_state = check_random_state(name, random_state)
+        self.alpha = check_fraction(name, "alpha", alpha)
+        self.params = params
+        self.kwargs = {"random_state": self.random_state, "n_jobs": 1, **params}
+        check_library_params(name, self._build)
 
-    def estimate(self, X: np.ndarray, t: np.ndarray, y: np.ndarray) -> EffectEstimate:
+    def _build(self) -> Any:
         from econml.grf import CausalForest
 
-        forest = CausalForest(**self.kwargs)
+        return CausalForest(**self.kwargs)
+
+    def _fit(self, X: np.ndarray, t: np.ndarray, y: np.ndarray) -> None:
+        forest = self._build()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            forest.fit(X, np.asarray(t, dtype=float), y)
-            point, lo, hi = forest.predict(X, interval=True, alpha=self.alpha)
-        return EffectEstimate.from_cate(point, lo, hi)
+            forest.fit(X, t.astype(float), y)
+        self.model_ = forest
+
+    def _predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        self._fitted()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            point, lo, hi = self.model_.predict(np.asarray(X, dtype=float), interval=True, alpha=self.alpha)
+        return _vector(point), _vector(lo), _vector(hi)
+
+    def effect(self, X: np.ndarray) -> np.ndarray:
+        return self._predict(X)[0]
+
+    def effect_interval(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        _, lo, hi = self._predict(X)
+        return lo, hi
 
 
 def _econml(class_path: str, **fixed: Any):
-    def factory(seed: int = 0, **params: Any) -> EconMLEstimator:
-        return EconMLEstimator(class_path, seed, fixed=fixed, **params)
+    def factory(random_state: int = 0, **params: Any) -> EconMLEstimator:
+        return EconMLEstimator(class_path, random_state, fixed=fixed, **params)
 
     return factory
 

@@ -13,33 +13,37 @@ from typing import Any
 
 import numpy as np
 
-from sdscm.estimators.base import EffectEstimate, register_factory
+from sdscm.estimators.base import EffectEstimator, check_choice, check_random_state, register_factory
 
 
 TORCH_CLASSES = {"TNet": "TLearner", "TARNet": "TARNet"}
 
 
-class CATENet:
+class CATENet(EffectEstimator):
     """A catenets torch learner: ``fit(X, y, w)``, ``predict(X)`` gives per-unit CATE."""
 
-    def __init__(self, model: str, seed: int = 0, **params: Any):
-        self.model, self.seed, self.params = TORCH_CLASSES.get(model, model), seed, params
+    def __init__(self, model: str, random_state: int = 0, **params: Any):
+        name = type(self).__name__
+        self.model = check_choice(name, "model", TORCH_CLASSES.get(model, model), tuple(TORCH_CLASSES.values()))
+        self.random_state, self.params = check_random_state(name, random_state), params
 
-    def estimate(self, X: np.ndarray, t: np.ndarray, y: np.ndarray) -> EffectEstimate:
+    def _fit(self, X: np.ndarray, t: np.ndarray, y: np.ndarray) -> None:
         import catenets.logger  # noqa: F401  (quiet its loguru sink before the models import)
         import catenets.models.torch as nets
         import torch
 
-        torch.manual_seed(self.seed)
-        learner = getattr(nets, self.model)(n_unit_in=X.shape[1], binary_y=False,
-                                            **{"seed": self.seed, **self.params})
-        learner.fit(np.asarray(X, dtype=float), np.asarray(y, dtype=float), np.asarray(t, dtype=float))
-        cate = learner.predict(np.asarray(X, dtype=float))
-        cate = cate.detach().cpu().numpy() if hasattr(cate, "detach") else np.asarray(cate)
-        return EffectEstimate.from_cate(cate)
+        torch.manual_seed(self.random_state)
+        self.learner_ = getattr(nets, self.model)(n_unit_in=X.shape[1], binary_y=False,
+                                                  **{"seed": self.random_state, **self.params})
+        self.learner_.fit(X, y, t.astype(float))
+
+    def effect(self, X: np.ndarray) -> np.ndarray:
+        self._fitted()
+        cate = self.learner_.predict(np.asarray(X, dtype=float))
+        return cate.detach().cpu().numpy().reshape(-1) if hasattr(cate, "detach") else np.asarray(cate).reshape(-1)
 
 
 for _name, _doc in (("TNet", "catenets TNet: one neural network per arm (opt-in extra)."),
                     ("TARNet", "catenets TARNet (the paper's SNet1): shared representation, two heads (opt-in extra).")):
-    register_factory(_name, lambda seed=0, _m=_name, **p: CATENet(_m, seed, **p), outputs={"ate", "cate"},
-                     family="neural", requires=("catenets",), description=_doc)
+    register_factory(_name, lambda random_state=0, _m=_name, **p: CATENet(_m, random_state, **p),
+                     outputs={"ate", "cate"}, family="neural", requires=("catenets",), description=_doc)

@@ -6,8 +6,8 @@
 - ``LinearT`` / ``ForestT``: T-learner, one model per arm; tau(x) = f1(x) - f0(x).
 - ``RF``: the paper's random forest on [X, t] (scikit-learn defaults), tau(x) = f(x,1) - f(x,0).
 
-Models use library defaults with a fixed ``random_state``; forest parameters can be overridden
-(e.g. ``n_estimators`` in tests) through ``forest_params``.
+Models use library defaults with a fixed ``random_state``; regressor parameters (e.g.
+``n_estimators``) are passed through and checked at construction.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from typing import Any, Callable
 import numpy as np
 from scipy import stats
 
-from sdscm.estimators.base import EffectEstimate, register_estimator, register_factory
+from sdscm.estimators.base import (EffectEstimator, check_choice, check_fraction, check_library_params,
+                                   check_random_state, register_factory)
 
 
 def ols_coefficient(design: np.ndarray, y: np.ndarray, column: int, alpha: float = 0.05
@@ -42,21 +43,43 @@ def ols_coefficient(design: np.ndarray, y: np.ndarray, column: int, alpha: float
     return est, est - q * se, est + q * se
 
 
-@register_estimator("T-only OLS", outputs={"ate", "ate_interval", "cate"}, family="naive", causal=False,
-                    description="OLS of y on t alone: the difference in means (ignores confounding).")
-def t_only_ols(X: np.ndarray, t: np.ndarray, y: np.ndarray, *, seed: int, alpha: float = 0.05
-               ) -> EffectEstimate:
-    est, lo, hi = ols_coefficient(t[:, None].astype(float), y, 0, alpha)
-    return EffectEstimate.constant(est, len(y), lo, hi)
+class OLSEffect(EffectEstimator):
+    """A constant effect from OLS with a classical interval: ``y ~ t`` (``covariates=False``, the
+    naive difference in means) or ``y ~ X + t``. ``effect(X)`` is that constant at any X."""
+
+    def __init__(self, covariates: bool = True, alpha: float = 0.05, random_state: int = 0):
+        self.covariates = bool(covariates)
+        self.alpha = check_fraction(type(self).__name__, "alpha", alpha)
+        self.random_state = check_random_state(type(self).__name__, random_state)
+
+    def _fit(self, X: np.ndarray, t: np.ndarray, y: np.ndarray) -> None:
+        design = np.column_stack([X, t]) if self.covariates else t[:, None].astype(float)
+        self.coef_, self.lower_, self.upper_ = ols_coefficient(design, y, design.shape[1] - 1, self.alpha)
+
+    def effect(self, X: np.ndarray) -> np.ndarray:
+        self._fitted()
+        return np.full(len(X), self.coef_)
+
+    def ate(self, X: np.ndarray | None = None) -> float:
+        self._fitted()
+        return self.coef_
+
+    def ate_interval(self, X: np.ndarray | None = None) -> tuple[float, float]:
+        self._fitted()
+        return self.lower_, self.upper_
 
 
-@register_estimator("LinReg", outputs={"ate", "ate_interval", "cate"}, family="regression",
-                    description="OLS on [X, t]: a constant effect, the coefficient of t, with a 95% CI.")
-def linreg(X: np.ndarray, t: np.ndarray, y: np.ndarray, *, seed: int, alpha: float = 0.05
-           ) -> EffectEstimate:
-    design = np.column_stack([X, t])
-    est, lo, hi = ols_coefficient(design, y, design.shape[1] - 1, alpha)
-    return EffectEstimate.constant(est, len(y), lo, hi)
+def _ols(covariates: bool) -> Callable[..., OLSEffect]:
+    def factory(random_state: int = 0, alpha: float = 0.05) -> OLSEffect:
+        return OLSEffect(covariates, alpha, random_state)
+
+    return factory
+
+
+register_factory("T-only OLS", _ols(False), outputs={"ate", "ate_interval", "cate"}, family="naive", causal=False,
+                 description="OLS of y on t alone: the difference in means (ignores confounding).")
+register_factory("LinReg", _ols(True), outputs={"ate", "ate_interval", "cate"}, family="regression",
+                 description="OLS on [X, t]: a constant effect, the coefficient of t, with a 95% CI.")
 
 
 def _linear(seed: int, params: dict[str, Any]) -> Any:
@@ -71,32 +94,43 @@ def _forest(seed: int, params: dict[str, Any]) -> Any:
     return RandomForestRegressor(**{"random_state": seed, "n_jobs": 1, **params})
 
 
-class MetaLearner:
-    """S- or T-learner around a scikit-learn regressor factory ``make(seed, params)``."""
+class MetaLearner(EffectEstimator):
+    """S- or T-learner around a scikit-learn regressor factory ``make(random_state, params)``;
+    ``model_params`` go to the regressor (checked at construction)."""
 
-    def __init__(self, kind: str, make: Callable[[int, dict[str, Any]], Any], seed: int = 0,
+    def __init__(self, kind: str, make: Callable[[int, dict[str, Any]], Any], random_state: int = 0,
                  **model_params: Any):
-        if kind not in ("S", "T"):
-            raise ValueError(f"kind must be 'S' or 'T', got {kind!r}")
-        self.kind, self.make, self.seed, self.model_params = kind, make, seed, model_params
+        name = type(self).__name__
+        self.kind = check_choice(name, "kind", kind, ("S", "T"))
+        self.make, self.random_state = make, check_random_state(name, random_state)
+        self.model_params = model_params
+        check_library_params(name, lambda: make(self.random_state, dict(model_params)))
 
-    def estimate(self, X: np.ndarray, t: np.ndarray, y: np.ndarray) -> EffectEstimate:
-        t = np.asarray(t, dtype=float)
+    def _model(self) -> Any:
+        return self.make(self.random_state, dict(self.model_params))
+
+    def _fit(self, X: np.ndarray, t: np.ndarray, y: np.ndarray) -> None:
+        tf = t.astype(float)
         if self.kind == "S":
-            model = self.make(self.seed, dict(self.model_params)).fit(np.column_stack([X, t]), y)
-            ones, zeros = np.ones_like(t), np.zeros_like(t)
-            cate = model.predict(np.column_stack([X, ones])) - model.predict(np.column_stack([X, zeros]))
+            self.models_ = (self._model().fit(np.column_stack([X, tf]), y),)
         else:
             treated = t == 1
-            m1 = self.make(self.seed, dict(self.model_params)).fit(X[treated], y[treated])
-            m0 = self.make(self.seed, dict(self.model_params)).fit(X[~treated], y[~treated])
-            cate = m1.predict(X) - m0.predict(X)
-        return EffectEstimate.from_cate(cate)
+            self.models_ = (self._model().fit(X[treated], y[treated]), self._model().fit(X[~treated], y[~treated]))
+
+    def effect(self, X: np.ndarray) -> np.ndarray:
+        self._fitted()
+        X = np.asarray(X, dtype=float)
+        if self.kind == "S":
+            model = self.models_[0]
+            ones, zeros = np.ones(len(X)), np.zeros(len(X))
+            return model.predict(np.column_stack([X, ones])) - model.predict(np.column_stack([X, zeros]))
+        m1, m0 = self.models_
+        return m1.predict(X) - m0.predict(X)
 
 
 def _meta(kind: str, make: Callable[[int, dict[str, Any]], Any]) -> Callable[..., MetaLearner]:
-    def factory(seed: int = 0, **params: Any) -> MetaLearner:
-        return MetaLearner(kind, make, seed, **params)
+    def factory(random_state: int = 0, **params: Any) -> MetaLearner:
+        return MetaLearner(kind, make, random_state, **params)
 
     return factory
 

@@ -17,6 +17,7 @@ width bars (linear widths).
 from __future__ import annotations
 
 import math
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -24,11 +25,12 @@ import numpy as np
 import pandas as pd
 
 from sdscm.errors import SDSCMError
-from sdscm.evaluation.metrics import ate_r2, ate_rmse
+from sdscm.evaluation.metrics import ate_r2, ate_rmse, bootstrap_interval
 from sdscm.evaluation.runner import VIEW_COLUMN, ResultStore
 from sdscm.results.figures import new_figure, plain_ticks, power_of_ten, save_figure, scale_note
 from sdscm.results.io import write_frame, write_text
 from sdscm.results.markdown import md_text
+from sdscm.results.selection import natural_key, select_names
 
 VIEW_TITLES = {"all": "all covariates", "hidden": "hidden confounding"}
 NOMINAL = 0.95
@@ -36,15 +38,22 @@ NOMINAL = 0.95
 
 METRIC_COLUMNS = ("ate", "ate_lower", "ate_upper", "ate_error", "ate_abs_error", "ate_covered", "ate_width_sd",
                   "cate_r2", "paper_cate_r2", "pehe", "std_pehe", "cate_coverage", "cate_width_sd",
-                  "ite_coverage", "ite_width_sd", "ite_infinite_share", "seconds")
+                  "ite_coverage", "ite_width_sd", "ite_infinite_share", "seconds", "cpu_seconds")
 
 
 def normalise(results: pd.DataFrame) -> pd.DataFrame:
     """Add metric columns missing from a results frame (e.g. when every fit failed) and a group."""
-    missing = {c: np.nan for c in METRIC_COLUMNS if c not in results.columns}
+    missing: dict[str, Any] = {c: np.nan for c in METRIC_COLUMNS if c not in results.columns}
     if "group" not in results.columns:
         missing["group"] = "all"
-    return results.assign(**missing) if missing else results
+    if "scope" not in results.columns:
+        missing["scope"] = "in-sample"
+    results = results.assign(**missing) if missing else results
+    scopes = results["scope"].fillna("in-sample").astype(str)
+    if scopes.nunique() > 1:  # in-sample and held-out rows of one estimator are different cells
+        results = results.assign(estimator=[e if sc == "in-sample" or str(e).endswith(f"({sc})") else f"{e} ({sc})"
+                                            for e, sc in zip(results["estimator"], scopes)])
+    return results
 
 
 def _estimator_order(results: pd.DataFrame) -> list[str]:
@@ -74,24 +83,96 @@ def _groups(results: pd.DataFrame) -> list[tuple[tuple[str, str, str], pd.DataFr
     return keyed
 
 
-def ate_table(results: pd.DataFrame) -> pd.DataFrame:
-    """Across-dataset ATE accuracy per (group, view, estimator)."""
+def _gives_ate(results: pd.DataFrame) -> dict[str, bool]:
+    """Per estimator: whether any of its fits gave a finite ATE (methods without an ATE, such as
+    conformal ITE intervals, are not counted as non-finite)."""
+    finite = np.isfinite(pd.to_numeric(results["ate"], errors="coerce").astype(float))
+    return {str(k): bool(v) for k, v in finite.groupby(results["estimator"]).any().items()}
+
+
+def _finite_ate(frame: pd.DataFrame) -> np.ndarray:
+    return np.isfinite(pd.to_numeric(frame["ate"], errors="coerce").astype(float).to_numpy())
+
+
+def ate_table(results: pd.DataFrame, resamples: int = 2000) -> pd.DataFrame:
+    """Across-dataset ATE accuracy per (group, view, estimator), with its counts.
+
+    ``datasets`` rows in the cell; ``failed`` fits (error/timeout); ``nonfinite`` fits that ran but
+    gave a NaN/infinite ATE; ``used`` = datasets behind R^2 and RMSE (the rest). R^2 and RMSE get a
+    percentile bootstrap 95% interval over those datasets (``*_lo``/``*_hi``).
+    """
     results = normalise(results)
+    gives = _gives_ate(results)
     rows = []
     for (group, view, estimator), sub in _groups(results):
         ok = _ok(sub)
-        has_ate = ok[np.isfinite(pd.to_numeric(ok["ate"], errors="coerce").astype(float))]
+        finite = _finite_ate(ok)
+        has_ate = ok[finite]
         sate, est = has_ate["sate"].to_numpy(float), has_ate["ate"].to_numpy(float)
+        used = len(has_ate)
+        r2_lo, r2_hi = bootstrap_interval(sate, est, "r2", resamples=resamples) if used else (math.nan,) * 2
+        rm_lo, rm_hi = bootstrap_interval(sate, est, "rmse", resamples=resamples) if used else (math.nan,) * 2
         rows.append({
             "group": group, VIEW_COLUMN: view, "estimator": estimator,
             "datasets": int(len(sub)), "failed": int((sub["status"] != "ok").sum()),
-            "ate_r2": ate_r2(sate, est) if len(has_ate) else math.nan,
-            "ate_rmse": ate_rmse(sate, est) if len(has_ate) else math.nan,
-            "ate_mean_abs_error": _nanmean(has_ate["ate_abs_error"]) if len(has_ate) else math.nan,
+            "gives_ate": bool(gives.get(estimator, False)),
+            "nonfinite": int((~finite).sum()) if gives.get(estimator, False) else 0, "used": int(used),
+            "ate_r2": ate_r2(sate, est) if used else math.nan, "ate_r2_lo": r2_lo, "ate_r2_hi": r2_hi,
+            "ate_rmse": ate_rmse(sate, est) if used else math.nan, "ate_rmse_lo": rm_lo, "ate_rmse_hi": rm_hi,
+            "ate_mean_abs_error": _nanmean(has_ate["ate_abs_error"]) if used else math.nan,
             "ate_interval_coverage": _nanmean(ok["ate_covered"]) if "ate_covered" in ok else math.nan,
             "mean_seconds": _nanmean(ok["seconds"]) if len(ok) else math.nan,
+            "mean_cpu_seconds": _nanmean(ok["cpu_seconds"]) if len(ok) else math.nan,
         })
     return pd.DataFrame(rows)
+
+
+def filter_results(results: pd.DataFrame, *, groups: Sequence[str] | None = None,
+                   settings: Sequence[str] | None = None, estimators: Sequence[str] | None = None,
+                   datasets: str | Sequence[str] | None = None) -> pd.DataFrame:
+    """The rows of chosen groups (sources), views, estimators and datasets.
+
+    ``datasets`` is a selection as in ``benchmark evaluate --datasets``: names, globs or 0-based
+    index ranges over the file's dataset names in natural order. A value that selects nothing is an
+    error listing what the file holds.
+    """
+    results = normalise(results)
+    for column, wanted, flag in (("group", groups, "--source"), (VIEW_COLUMN, settings, "--setting"),
+                                 ("estimator", estimators, "--estimators")):
+        if wanted is None:
+            continue
+        wanted = [w.strip() for w in wanted if w.strip()]
+        have = list(dict.fromkeys(results[column].astype(str)))
+        unknown = [w for w in wanted if not any(fnmatchcase(h, w) for h in have)]
+        if unknown:
+            raise SDSCMError(f"{flag} {', '.join(unknown)}: not in the results; they hold {', '.join(have)}")
+        results = results[[any(fnmatchcase(str(h), w) for w in wanted) for h in results[column]]]
+    if datasets is not None:
+        names = sorted(set(results["dataset"].astype(str)), key=natural_key)
+        keep = {names[k] for k in select_names(names, datasets, where="the results")}
+        results = results[results["dataset"].astype(str).isin(keep)]
+    if results.empty:
+        raise SDSCMError("the filters leave no results")
+    return results
+
+
+def common_datasets(results: pd.DataFrame) -> pd.DataFrame:
+    """Keep, per (group, view), only the datasets on which every estimator's fit finished with a
+    finite ATE (or, for estimators that give no ATE, finished at all), so that all cells compare
+    the same datasets."""
+    results = normalise(results)
+    ok = results["status"] == "ok"
+    gives = _gives_ate(results)
+    gives_ate = results["estimator"].astype(str).map(gives).fillna(False).astype(bool)
+    done = ok & (~gives_ate | np.isfinite(pd.to_numeric(results["ate"], errors="coerce").astype(float)))
+    keep = []
+    for _, sub in results.assign(_done=done).groupby(["group", VIEW_COLUMN], sort=False):
+        n_est = sub["estimator"].nunique()
+        per = sub.groupby("dataset")["_done"].agg(["sum", "size"])
+        good = set(per.index[(per["sum"] == n_est) & (per["size"] == n_est)])
+        keep.append(sub[sub["dataset"].isin(good)])
+    out = pd.concat(keep).drop(columns="_done") if keep else results.iloc[:0]
+    return out
 
 
 def cate_table(results: pd.DataFrame) -> pd.DataFrame:
@@ -104,8 +185,10 @@ def cate_table(results: pd.DataFrame) -> pd.DataFrame:
         def col(name: str, how: Any = _nanmean) -> float:
             return how(ok[name]) if name in ok and len(ok) else math.nan
 
+        n_cate = int(np.isfinite(pd.to_numeric(ok["cate_r2"], errors="coerce").astype(float)).sum()) if len(ok) else 0
         rows.append({
             "group": group, VIEW_COLUMN: view, "estimator": estimator, "datasets_ok": int(len(ok)),
+            "datasets_cate": n_cate,
             "mean_cate_r2": col("cate_r2"), "median_cate_r2": col("cate_r2", _nanmedian),
             "median_std_pehe": col("std_pehe", _nanmedian),
             "cate_interval_coverage": col("cate_coverage"), "cate_interval_width_sd": col("cate_width_sd"),
@@ -164,30 +247,83 @@ def _paper_pivot(table: pd.DataFrame, metrics: dict[str, str], group: str) -> pd
     return out
 
 
+def _with_interval(value: float, lo: float, hi: float) -> str:
+    text = _fmt(value)
+    return text if math.isnan(lo) or math.isnan(hi) else f"{text} [{_fmt(lo)}, {_fmt(hi)}]"
+
+
+def ate_cells(ate: pd.DataFrame) -> pd.DataFrame:
+    """The ATE table as printed: R^2 and RMSE with bootstrap intervals, the datasets behind each
+    cell (``n``), and failed / non-finite fits where there are any."""
+    def count(r: Any) -> str:
+        extra = [f"{int(r[k])} {w}" for k, w in (("failed", "failed"), ("nonfinite", "non-finite")) if r[k]]
+        return f"{int(r['used'])}" + (f" ({', '.join(extra)})" if extra else "")
+
+    return ate.assign(
+        r2_cell=[_with_interval(r.ate_r2, r.ate_r2_lo, r.ate_r2_hi) for r in ate.itertuples()],
+        rmse_cell=[_with_interval(r.ate_rmse, r.ate_rmse_lo, r.ate_rmse_hi) for r in ate.itertuples()],
+        n_cell=[count(r) for _, r in ate.iterrows()],
+    )
+
+
+def size_note(ate: pd.DataFrame) -> str:
+    """A warning when the cells of a report rest on different numbers of datasets (empty if not)."""
+    if ate.empty:
+        return ""
+    used = ate.loc[ate["gives_ate"].astype(bool), "used"].astype(int) if "gives_ate" in ate else ate["used"].astype(int)
+    if used.nunique() <= 1:
+        return ""
+    lines = [f"**Cells rest on different numbers of datasets ({used.min()} to {used.max()})**: compare "
+             "them with care (each cell's `n` says how many), or report with `--common` to keep only "
+             "the datasets every estimator finished."]
+    return "\n".join(lines)
+
+
 def render_markdown(results: pd.DataFrame, ate: pd.DataFrame, cate: pd.DataFrame,
-                    failures: pd.DataFrame, figures: Sequence[Path] = ()) -> str:
+                    failures: pd.DataFrame, figures: Sequence[Path] = (), note: str = "") -> str:
     """The report's markdown: one ATE and one CATE table per group, failures, figure links."""
     n_datasets = results[["dataset", VIEW_COLUMN]].drop_duplicates().shape[0]
+    nonfinite = int(ate["nonfinite"].sum()) if "nonfinite" in ate else 0
+    warning = size_note(ate)
     parts = [
         "# Estimator evaluation",
         "",
         f"{len(results)} fits: {n_datasets} dataset-settings x {results['estimator'].nunique()} "
-        f"estimators; {int((results['status'] != 'ok').sum())} failed.",
+        f"estimators; {int((results['status'] != 'ok').sum())} failed; {nonfinite} finished with a "
+        "non-finite ATE (left out of ATE R^2 and RMSE and counted in each cell).",
+    ]
+    scopes = sorted(set(results["scope"].fillna("in-sample").astype(str))) if "scope" in results else ["in-sample"]
+    if scopes != ["in-sample"]:
+        parts += ["", f"Scoring: {', '.join(scopes)}. Held-out rows are fitted on the other units of each "
+                  "dataset and scored on the held-out ones only (CATE, ITE intervals, and the ATE over "
+                  "the held-out units against their SATE)."]
+    if note:
+        parts += ["", note]
+    if warning:
+        parts += ["", warning]
+    parts += [
         "",
-        "ATE R^2 is `r2_score(y_true=SATE, y_pred=estimate)` across datasets; CATE R^2 uses the "
+        "ATE R^2 is `r2_score(y_true=SATE, y_pred=estimate)` across datasets, shown with a 95% "
+        "percentile bootstrap interval over datasets (2000 resamples); `n` is the datasets behind "
+        "a cell. CATE R^2 uses the "
         "true ITE as `y_true`; standardized PEHE = PEHE / SD(y); coverage counts units with "
         "lower < ITE < upper (nominal 0.95); widths are means over finite intervals in SD(y) units "
         "(weighted conformal can return unbounded intervals where overlap is poor; their share is in "
         "cate_table.csv). `paper_cate_r2` is the "
-        "reference code's swapped-orientation R^2, shown only to compare with the paper's Table 2.",
+        "reference code's swapped-orientation R^2, shown only to compare with the paper's Table 2. "
+        "Seconds are wall time per fit; CPU seconds count every thread of the fitting process.",
     ]
+    cells = ate_cells(ate) if len(ate) else ate
     for group in list(dict.fromkeys(ate["group"])):
         title = "" if group == "all" else f" — {md_text(group)}"
         parts += ["", f"## ATE{title}", "",
-                  markdown_table(_paper_pivot(ate, {"ate_r2": "R^2", "ate_rmse": "RMSE"}, group)),
+                  markdown_table(_paper_pivot(cells, {"r2_cell": "R^2", "rmse_cell": "RMSE", "n_cell": "n"}, group)),
+                  "", "Time per fit (mean seconds: wall, CPU):", "",
+                  markdown_table(_paper_pivot(ate, {"mean_seconds": "wall s", "mean_cpu_seconds": "CPU s"}, group)),
                   "", f"## CATE and ITE{title}", "",
                   markdown_table(_paper_pivot(cate, {"mean_cate_r2": "mean CATE R^2",
-                                                     "median_std_pehe": "median std. PEHE"}, group)),
+                                                     "median_std_pehe": "median std. PEHE",
+                                                     "datasets_cate": "n"}, group)),
                   "", "Intervals (coverage of the true ITE; width in SD(y)):", "",
                   markdown_table(_paper_pivot(cate, {"cate_interval_coverage": "CATE-int. coverage",
                                                      "cate_interval_width_sd": "CATE-int. width",
@@ -414,11 +550,27 @@ def load_results(path: str | Path) -> pd.DataFrame:
     return frame
 
 
-def write_report(results: pd.DataFrame | str | Path, out_dir: str | Path, figures: bool = True) -> dict[str, Path]:
-    """Write tables (markdown + CSV) and figures to ``out_dir``; return the paths by name."""
+def write_report(results: pd.DataFrame | str | Path, out_dir: str | Path, figures: bool = True, *,
+                 common: bool = False, note: str = "") -> dict[str, Path]:
+    """Write tables (markdown + CSV) and figures to ``out_dir``; return the paths by name.
+
+    ``common`` keeps only the datasets every estimator finished (per group and view) so that all
+    cells compare the same datasets; ``note`` is a line placed at the top of report.md (e.g. the
+    filters applied).
+    """
     if not isinstance(results, pd.DataFrame):
         results = load_results(results)
     results = normalise(results)
+    if common:
+        before = results[["group", VIEW_COLUMN, "dataset"]].drop_duplicates().shape[0]
+        results = common_datasets(results)
+        if results.empty:
+            raise SDSCMError("--common leaves no dataset: no dataset was finished by every estimator; "
+                             "report without --common, or filter out the estimator that fails")
+        after = results[["group", VIEW_COLUMN, "dataset"]].drop_duplicates().shape[0]
+        note = (note + " " if note else "") + (
+            f"Restricted to the datasets every estimator finished (`--common`): {after} of {before} "
+            "dataset-settings.")
     out = Path(out_dir)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     ate, cate, fails = ate_table(results), cate_table(results), failures_table(results)
@@ -433,5 +585,5 @@ def write_report(results: pd.DataFrame | str | Path, out_dir: str | Path, figure
                 plot_cate_r2(results, out / "figures" / "cate_r2.png"),
                 plot_coverage(cate, out / "figures" / "coverage_width.png")]
         paths.update({p.stem: p for p in figs})
-    paths["report_md"] = write_text(out / "report.md", render_markdown(results, ate, cate, fails, figs))
+    paths["report_md"] = write_text(out / "report.md", render_markdown(results, ate, cate, fails, figs, note))
     return paths

@@ -22,6 +22,8 @@ import signal
 import threading
 import time
 import traceback
+import zlib
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -108,8 +110,21 @@ def _base_row(dataset: Any, config: EstimatorConfig, seed: int, group: str | Non
         "naive_difference": math.nan if naive is None else naive,
         "sd_y": sd(y), "sd_ite": sd(ite),
         "true_min_propensity": float(np.min(np.minimum(e, 1 - e))) if e is not None else math.nan,
-        "status": "ok", "error": "", "seconds": math.nan, "outputs": "", "info": "{}",
+        "scope": config.scope, "n_scored": int(len(y)),
+        "status": "ok", "error": "", "seconds": math.nan, "cpu_seconds": math.nan, "outputs": "", "info": "{}",
     }
+
+
+def split_units(t: np.ndarray, test_fraction: float, seed: int, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Train and test unit indices: a random `test_fraction` of each treatment arm is held out
+    (stratified, so both parts see both arms), reproducible from the seed and the dataset name."""
+    rng = np.random.default_rng([seed, zlib.crc32(str(name).encode())])
+    test = np.zeros(len(t), dtype=bool)
+    for arm in (0, 1):
+        idx = np.flatnonzero(t == arm)
+        k = int(round(test_fraction * len(idx)))
+        test[rng.permutation(idx)[:k]] = True
+    return np.flatnonzero(~test), np.flatnonzero(test)
 
 
 def run_one(dataset: Any, config: EstimatorConfig, *, seed: int = 0, time_limit: float | None = None,
@@ -120,24 +135,36 @@ def run_one(dataset: Any, config: EstimatorConfig, *, seed: int = 0, time_limit:
     y = np.asarray(dataset.y, dtype=float)
     ite = np.asarray(dataset.mu1, dtype=float) - np.asarray(dataset.mu0, dtype=float)
     t = np.asarray(dataset.t).astype(int)
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
+
+    def clocks() -> dict[str, float]:
+        # wall time depends on machine load; CPU time (this process, all its threads) much less
+        return {"seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - start_cpu}
+
     try:
         X = encode_covariates(dataset.X, list(dataset.categories), config.encoding)
         estimator = config.build(seed)
-        with soft_time_limit(time_limit):
-            result = estimator.estimate(X, t, y)
-        row["seconds"] = time.perf_counter() - start
+        if config.test_fraction is None:  # the paper's protocol: fit and score on the same units
+            with soft_time_limit(time_limit):
+                result = estimator.estimate(X, t, y)
+        else:
+            train, test = split_units(t, config.test_fraction, seed, dataset.name)
+            with soft_time_limit(time_limit):
+                estimator.fit(X[train], t[train], y[train])
+                result = estimator.predict(X[test], t[test], y[test])
+            ite, y = ite[test], y[test]
+            row.update(sate=float(np.mean(ite)), n_scored=int(len(y)))
+        row.update(clocks())
         result.checked(len(y), config.display)
         row.update(dataset_metrics(ite, y, result))
         row["outputs"] = ",".join(sorted(result.outputs()))
         row["info"] = _json(result.info)
     except EstimatorTimeout as exc:
-        row.update(status="timeout", error=str(exc), seconds=time.perf_counter() - start)
+        row.update(status="timeout", error=str(exc), **clocks())
     except Exception as exc:  # isolation: any failure of a fit becomes a recorded row
         where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
         site = f" (at {Path(where.filename).name}:{where.lineno})" if where else ""
-        row.update(status="error", error=f"{type(exc).__name__}: {exc}"[:2000] + site,
-                   seconds=time.perf_counter() - start)
+        row.update(status="error", error=f"{type(exc).__name__}: {exc}"[:2000] + site, **clocks())
     return row
 
 
@@ -254,7 +281,7 @@ def _failure_row(dataset: Any, config: EstimatorConfig, seed: int, group: str, s
 
 def evaluate(datasets: Sequence[Any], estimators: Sequence[EstimatorConfig], *,
              out: str | Path | None = None, jobs: int = 1, time_limit: float | None = 600.0,
-             seed: int = 0, retry_failed: bool = False, progress: bool = True,
+             seed: int = 0, retry_failed: bool = False, progress: bool = True, test_fraction: float | None = None,
              group: Callable[[Any], str] = default_group,
              on_row: Callable[[dict[str, Any]], None] | None = None,
              executor: str = "local", ray_address: str | None = None) -> pd.DataFrame:
@@ -264,12 +291,18 @@ def evaluate(datasets: Sequence[Any], estimators: Sequence[EstimatorConfig], *,
     process; ``jobs>=1`` uses that many worker processes with a hard time limit, or that many Ray
     actors with ``executor="ray"`` (a local cluster, or the one at ``ray_address``; estimators
     must then be importable there: registered in a module, not only in this process).
+    ``test_fraction`` scores out of sample: each dataset's units are split (stratified by arm,
+    seeded by `seed` and the dataset's name), the estimator is fitted on the training part, and
+    every output (CATE, ITE intervals, and the ATE over the held-out units against their SATE) is
+    scored on the held-out units; such rows have their own configuration key and ``scope``.
     """
     check_executor(executor, ray_address)
     if executor == "ray" and jobs < 1:
         raise SDSCMError("the ray executor needs --jobs 1 or more (actors); --jobs 0 runs in this process")
     datasets = list(datasets)
     estimators = list(estimators)
+    if test_fraction is not None:  # score out of sample (see EstimatorConfig.test_fraction)
+        estimators = [replace(c, test_fraction=test_fraction) for c in estimators]
     names = [(d.name, d.view) for d in datasets]
     if len(set(names)) != len(names):
         dup = next(n for n in names if names.count(n) > 1)
@@ -279,8 +312,8 @@ def evaluate(datasets: Sequence[Any], estimators: Sequence[EstimatorConfig], *,
         raise SDSCMError(f"estimator labels must be unique, got {labels}")
     groups = [group(d) for d in datasets]
     store = ResultStore(out)
-    tasks = [(i, j) for i, d in enumerate(datasets) for j, c in enumerate(estimators)
-             if not store.is_done((d.name, d.view, c.display, c.key), retry_failed)]
+    tasks = [(i, j) for i in interleaved(datasets, groups) for j, c in enumerate(estimators)
+             if not store.is_done((datasets[i].name, datasets[i].view, c.display, c.key), retry_failed)]
 
     bar = progress_bar(progress and bool(tasks), len(tasks), "fit", dynamic_ncols=True)
     failures = 0
@@ -309,6 +342,20 @@ def evaluate(datasets: Sequence[Any], estimators: Sequence[EstimatorConfig], *,
         store.flush()
         store.close()
     return _ordered(store.frame(), datasets, estimators)
+
+
+def interleaved(datasets: Sequence[Any], groups: Sequence[str]) -> list[int]:
+    """Dataset indices in round-robin order over the (group, view) cells: the first dataset of
+    every cell, then the second of every cell, ... so that a run stopped part-way has scored every
+    cell on (nearly) the same number of datasets."""
+    rank: dict[tuple[str, str], int] = {}
+    keyed = []
+    cells = list(dict.fromkeys((g, d.view) for g, d in zip(groups, datasets)))
+    for i, (g, d) in enumerate(zip(groups, datasets)):
+        k = rank.get((g, d.view), 0)
+        rank[(g, d.view)] = k + 1
+        keyed.append((k, cells.index((g, d.view)), i))
+    return [i for _, _, i in sorted(keyed)]
 
 
 def _ordered(frame: pd.DataFrame, datasets: Sequence[Any], estimators: Sequence[EstimatorConfig]) -> pd.DataFrame:
