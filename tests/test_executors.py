@@ -8,23 +8,7 @@ import pytest
 
 from sdscm.errors import BenchmarkError
 from sdscm.executors import LocalProcesses, WorkerLost
-
-
-def _squarer(offset: int):
-    pid = os.getpid()
-
-    def work(task: int) -> tuple[int, int]:
-        if task == -1:
-            raise BenchmarkError("task -1 is refused")
-        if task == -2:
-            os._exit(3)
-        return task * task + offset, pid
-
-    return work
-
-
-def _broken_setup(offset: int):
-    raise BenchmarkError(f"cannot set up with {offset}")
+from worker_helpers import broken_setup as _broken_setup, squarer as _squarer
 
 
 def test_results_come_back_to_the_driver_from_workers_set_up_once() -> None:

@@ -52,22 +52,7 @@ def ray_cluster():
 
 # ------------------------------------------------------------------ helpers that run on the workers
 
-def squarer(offset: int):
-    """A worker: remembers its process and how often it was set up."""
-    pid = os.getpid()
-
-    def work(task: int) -> tuple[int, int]:
-        if task == -1:
-            raise BenchmarkError("task -1 is refused")
-        if task == -2:
-            os._exit(3)
-        return task * task + offset, pid
-
-    return work
-
-
-def broken_setup(offset: int):
-    raise BenchmarkError(f"cannot set up with {offset}")
+from worker_helpers import broken_setup, squarer  # noqa: E402 - workers import them by name
 
 
 def slow_marker(folder: str, seconds: float):
