@@ -109,6 +109,8 @@ def _cases():
         (["exact", "{lm}", "--var", "zz"], ["unknown variable(s) ['zz']"]),
         (["sample", "{lm}", "-n", "2", "--cache", "{afile}", "--out", "{tmp}/o.parquet"],
          ["is a file; give a folder for the score cache"]),
+        (["cache", "info", "--cache", "{afile}"], ["is a file; give a folder for the score cache"]),
+        (["cache", "clear", "--cache", "{afile}"], ["is a file; give a folder for the score cache"]),
         (["sample", "{lm}", "-n", "2", "--variant", "-1", "--out", "{tmp}/o.parquet"], ["variant must be"]),
         (["demo", "--model-file", "{lm}", "--variant", "-3", "--out", "{tmp}/demo"], ["--variant must be 0 or more"]),
     ]

@@ -8,10 +8,10 @@ from typing import Optional
 import typer
 
 from sdscm.backends.score_cache import ScoreCache
-from sdscm.cli.common import HelpCommand, HelpGroup, console, run_guarded
+from sdscm.cli.common import HelpCommand, HelpGroup, cache_option, console, run_guarded
 
 cache_app = typer.Typer(cls=HelpGroup, help="The persistent score cache (scores reused across runs).", no_args_is_help=True)
-DirOpt = typer.Option(None, "--cache", help="Cache folder (default: $SDSCM_CACHE_DIR or the user cache dir).")
+DirOpt = typer.Option(None, "--cache", metavar="DIR", help="Cache folder (default: $SDSCM_CACHE_DIR or the user cache dir).")
 
 
 @cache_app.command(cls=HelpCommand)
@@ -19,6 +19,7 @@ def info(cache: Optional[Path] = DirOpt) -> None:
     """Where the cache is, its size, and how many scores it holds per model."""
 
     def body() -> None:
+        cache_option(cache, False)  # a file given as the folder is an error, not an empty cache
         data = ScoreCache(cache).info()
         console.print(f"path:    {data['path']}\nsize:    {data['bytes'] / 2**20:.1f} MiB\n"
                       f"entries: {data['entries']}", highlight=False)
@@ -37,6 +38,7 @@ def clear(cache: Optional[Path] = DirOpt) -> None:
     """Delete every cached score (they are recomputed when needed) and any moved-aside damaged file."""
 
     def body() -> None:
+        cache_option(cache, False)
         removed = ScoreCache(cache).clear()
         console.print(f"removed {removed} cached scores", highlight=False)
 
