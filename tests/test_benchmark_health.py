@@ -232,9 +232,7 @@ def test_describe_writes_a_health_section_table_and_figure(tmp_path: Path) -> No
 
 
 def test_describe_of_the_papers_csvs_says_the_floor_is_unknown(tmp_path: Path) -> None:
-    ref = Path(__file__).resolve().parents[2] / "shared" / "reference" / "gpt2_bcancer_0.csv"
-    if not ref.exists():
-        pytest.skip("the paper's reference CSV is not beside this checkout")
+    ref = Path(__file__).resolve().parents[1] / "examples" / "reference" / "gpt2_bcancer_0.csv"
     result = describe(ref, tmp_path / "s")
     text = result.summary.read_text()
     assert "not recorded" in text
