@@ -101,10 +101,14 @@ def draw_samples(model: SDSCM, num_samples: int, seed: int = 0) -> pd.DataFrame:
     _check_model(model)
     n = _check_size("num_samples", num_samples)
     _check_seed(seed)
-    unit_ids = np.arange(n, dtype=np.int64)
-    world = _evaluate(model, unit_ids, lambda c: SeededNoise(np.full(len(unit_ids[c]), int(seed))),
-                      model.interventions)
-    return _variable_frame(model, world.values, seed=int(seed))
+    return _seeded_draw(model, n, int(seed))
+
+
+def _seeded_draw(model: SDSCM, n: int, seed: int) -> pd.DataFrame:
+    """Units 0..n-1 of `model` (its interventions included) with noise keyed by (seed, unit id):
+    the values of `model.sample(n, seed)`, in gcm's layout."""
+    world = model.simulate(np.arange(n, dtype=np.int64), np.full(n, seed, dtype=np.int64))
+    return _variable_frame(model, world.values, seed=seed)
 
 
 def observational_samples(model: SDSCM, num_samples_to_draw: int, seed: int = 0) -> pd.DataFrame:
@@ -142,10 +146,7 @@ def interventional_samples(
     everything = {**model.interventions, **parsed}
     if observed_data is None:
         n = _check_size("num_samples_to_draw", num_samples_to_draw)
-        unit_ids = np.arange(n, dtype=np.int64)
-        world = _evaluate(model, unit_ids, lambda c: SeededNoise(np.full(len(unit_ids[c]), int(seed))), everything)
-        return _variable_frame(model, world.values, seed=int(seed),
-                               interventions={k: _shown(iv) for k, iv in everything.items()})
+        return _seeded_draw(model.do(interventions), n, int(seed))
     observed = _check_frame("observed_data", observed_data)
     factual = values_from_frame(model.variables, observed)
     affected = set(parsed) | descendants_of(model.graph, parsed)
