@@ -77,6 +77,15 @@ def _serve(conn: Connection, setup: Callable[..., Callable[[Any], Any]], setup_a
             conn.send((task_id, ("raised", RuntimeError(f"{type(exc).__name__}: {exc}"))))
 
 
+
+def _lose(worker: dict[str, Any], on_lost: OnLost | None, status: str, message: str) -> None:
+    """A worker's task is lost (`status` error or timeout): hand it to `on_lost(task, status, message,
+    seconds)`, or raise WorkerLost when the caller gave none. Shared by every executor."""
+    _, task = worker["task"]
+    if on_lost is None:
+        raise WorkerLost(message)
+    on_lost(task, status, message, time.monotonic() - worker["start"])
+
 class LocalProcesses:
     """Run tasks in `jobs` worker processes on this machine.
 
@@ -116,12 +125,6 @@ class LocalProcesses:
             else:
                 w["task"] = None
 
-        def lose(w: dict[str, Any], status: str, message: str) -> None:
-            _, task = w["task"]
-            if on_lost is None:
-                raise WorkerLost(message)
-            on_lost(task, status, message, time.monotonic() - w["start"])
-
         try:
             for _ in range(min(self.jobs, len(tasks))):
                 w = spawn()
@@ -139,7 +142,7 @@ class LocalProcesses:
                             code = w["proc"].exitcode if not w["proc"].is_alive() else None
                             w["proc"].join(timeout=1)
                             code = w["proc"].exitcode if code is None else code
-                            lose(w, "error", f"worker process died (exit code {code}); "
+                            _lose(w, on_lost, "error", f"worker process died (exit code {code}); "
                                              "out of memory or a crash in native code")
                             w.update(spawn())
                             dispatch(w)
@@ -152,7 +155,7 @@ class LocalProcesses:
                         w["proc"].kill()
                         w["proc"].join(timeout=5)
                         w["conn"].close()
-                        lose(w, "timeout", f"killed after the hard time limit of {self.hard_limit:g} s")
+                        _lose(w, on_lost, "timeout", f"killed after the hard time limit of {self.hard_limit:g} s")
                         w.update(spawn())
                         dispatch(w)
                 if on_tick is not None:
@@ -345,12 +348,6 @@ class RayActors:
                 pass
             slot["actor"] = spawn()
 
-        def lose(slot: dict[str, Any], status: str, message: str) -> None:
-            _, task = slot["task"]
-            if on_lost is None:
-                raise WorkerLost(message)
-            on_lost(task, status, message, time.monotonic() - slot["start"])
-
         try:
             for _ in range(min(self.workers, len(tasks))):
                 slot: dict[str, Any] = {"actor": spawn(), "task": None, "ref": None, "start": 0.0}
@@ -372,7 +369,7 @@ class RayActors:
                             if tries[task_id] < self.attempts:
                                 queue.appendleft((task_id, task))  # retried first, on the next free actor
                             else:
-                                lose(slot, "error", f"worker process died {tries[task_id]} time(s) running this "
+                                _lose(slot, on_lost, "error", f"worker process died {tries[task_id]} time(s) running this "
                                                     f"task (out of memory, killed, or a crash in native code): {reason}")
                             replace(slot)
                             dispatch(slot)
@@ -383,7 +380,7 @@ class RayActors:
                         dispatch(slot)
                     elif self.hard_limit is not None and now - slot["start"] > self.hard_limit:
                         replace(slot)
-                        lose(slot, "timeout", f"killed after the hard time limit of {self.hard_limit:g} s")
+                        _lose(slot, on_lost, "timeout", f"killed after the hard time limit of {self.hard_limit:g} s")
                         dispatch(slot)
                 if on_tick is not None:
                     on_tick()
