@@ -12,6 +12,15 @@ RECORDED_LIBRARIES = ("torch", "transformers", "numpy", "pandas")
 """Installed libraries whose versions change results, recorded in every written result."""
 
 
+def package_version(dist: str) -> str | None:
+    """The installed version of distribution `dist` from its metadata (None when not installed);
+    imports nothing of it."""
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
 def library_versions() -> dict[str, str | None]:
     """Versions of sdscm, Python and :data:`RECORDED_LIBRARIES` (None when one is not installed).
 
@@ -19,8 +28,5 @@ def library_versions() -> dict[str, str | None]:
     """
     out: dict[str, str | None] = {"sdscm": __version__, "python": platform.python_version()}
     for dist in RECORDED_LIBRARIES:
-        try:
-            out[dist] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            out[dist] = None
+        out[dist] = package_version(dist)
     return out

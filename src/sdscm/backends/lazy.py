@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.metadata
 import json
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -25,16 +24,10 @@ from typing import Any, Callable, Sequence
 from sdscm.backends.base import Capability, ScoreRequest, ScoreResult, ScoringBackend
 from sdscm.backends.disk_cache import cache_root
 from sdscm.results.io import write_text
+from sdscm.version import package_version
 
 FINGERPRINT_SCHEME = 1
 """Bumped whenever sdscm.backends.fingerprint changes what it hashes: old memos stop matching."""
-
-
-def _version(package: str) -> str | None:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return None
 
 
 def folder_signature(folder: Path) -> list[list[Any]] | None:
@@ -60,8 +53,8 @@ def memo_key(folder: Path, options: dict[str, Any]) -> dict[str, Any] | None:
         "folder": str(folder.resolve()),
         "files": files,
         "options": {k: options[k] for k in sorted(options)},
-        "torch": _version("torch"),
-        "transformers": _version("transformers"),
+        "torch": package_version("torch"),
+        "transformers": package_version("transformers"),
     }
 
 

@@ -11,7 +11,6 @@ refuses a folder written with other arguments.
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import os
 import platform
 import sys
@@ -51,6 +50,7 @@ from sdscm.progress import progress_bar
 from sdscm.results.io import file_sha256
 from sdscm.spec.load import load_spec, with_model_overrides
 from sdscm.spec.schema import ModelFile
+from sdscm.version import package_version
 
 # A worker starts a fresh memo of scores for a variant after this many distinct contexts,
 # so memory stays bounded over thousands of datasets (the backend and its weights are kept).
@@ -200,10 +200,9 @@ def _process_worker(spec: ModelFile, design: Design, n: int, backend: ScoringBac
 def _versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
     for dist in ("sdscm", "numpy", "pandas", "pyarrow", "scipy", "torch", "transformers"):
-        try:
-            out[dist] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            pass
+        version = package_version(dist)
+        if version is not None:
+            out[dist] = version
     return out
 
 
