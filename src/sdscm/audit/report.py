@@ -20,7 +20,7 @@ import pandas as pd
 from sdscm.audit.arms import VariantArm
 from sdscm.audit.formatting import esc, fmt_ci, fmt_num, fmt_p, md_esc
 from sdscm.audit.setup import AuditSetup
-from sdscm.results.figures import DPI, new_figure, plain_ticks
+from sdscm.results.figures import DPI, new_figure, plain_ticks, shorten
 from sdscm.results.io import write_bytes, write_frame, write_text
 
 
@@ -90,14 +90,10 @@ def _png(fig: Any) -> bytes:
     return buf.getvalue()
 
 
-def _short(text: str, width: int = 60) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
 def contrast_label(result: AuditReportInput) -> str:
     """The contrast with its actual values, e.g. ``do(race = black) − do(race = white)``."""
     s = result.setup
-    return f"do({_short(s.cause, 40)} = {_short(s.values[1], 80)}) − do({_short(s.cause, 40)} = {_short(s.values[0], 80)})"
+    return f"do({shorten(s.cause, 40)} = {shorten(s.values[1], 80)}) − do({shorten(s.cause, 40)} = {shorten(s.values[0], 80)})"
 
 
 def _axis_label(what: str, result: AuditReportInput, width: int = 80) -> str:
@@ -144,7 +140,7 @@ def forest_figure(result: AuditReportInput) -> Any:
             ax.set_yticklabels(["pooled (random effects)"] + [_variant_label(r["variant"]) for r in rows])
             ax.set_ylim(-0.6, len(rows) + 0.6)
             ax.set_ylabel("variant")
-            ax.set_title(_short(f"{result.setup.outcome} = {c['outcome_value']}", 90), loc="left")
+            ax.set_title(shorten(f"{result.setup.outcome} = {c['outcome_value']}", 90), loc="left")
             ax.set_xlabel(_axis_label("change in the probability of the title's value", result))
             ax.grid(axis="x", color="#e5e5e5")
             ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
@@ -190,7 +186,7 @@ def histogram_figure(result: AuditReportInput) -> Any:
                         label=f"placebo: A re-worded − A  (mean {np.mean(placebo):+.4f})")
             ax.axvline(0.0, color="black", lw=0.8)
             plain_ticks(ax, "x", nbins=6)
-            ax.set_title(_short(f"{result.setup.outcome} = {c['outcome_value']}", 90), loc="left")
+            ax.set_title(shorten(f"{result.setup.outcome} = {c['outcome_value']}", 90), loc="left")
             ax.set_xlabel(_axis_label("per-unit change in the probability of the title's value", result))
             ax.set_ylabel("units")
             ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)

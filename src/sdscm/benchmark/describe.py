@@ -27,7 +27,7 @@ from sdscm.benchmark.health import (
 from sdscm.benchmark.storage import read_manifest
 from sdscm.benchmark.views import open_datasets
 from sdscm.errors import BenchmarkError
-from sdscm.results.figures import new_figure, plain_ticks, power_of_ten, save_figure, scale_note
+from sdscm.results.figures import new_figure, plain_ticks, power_of_ten, save_figure, scale_note, shorten
 from sdscm.results.io import write_text
 from sdscm.results.markdown import md_text
 
@@ -178,7 +178,7 @@ def ite_figure(p: _Pooled):
     for ax, name, ite in zip(axes, p.names[:count], p.ite[:count]):
         ax.hist(ite / 10.0 ** k, bins=30, color="tab:purple", alpha=0.8)
         ax.axvline(float(np.mean(ite)) / 10.0 ** k, color="black", lw=1)
-        ax.set_title(_short(name, 34), fontsize=8)
+        ax.set_title(shorten(name, 34), fontsize=8)
         ax.tick_params(labelsize=7)
         plain_ticks(ax, nbins=4)
     fig.suptitle("Individual treatment effects mu1 - mu0 (line: SATE)"
@@ -186,10 +186,6 @@ def ite_figure(p: _Pooled):
     fig.supxlabel("ITE = mu1 - mu0" + scale_note(k), fontsize=9)
     fig.supylabel("units", fontsize=9)
     return fig
-
-
-def _short(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def plot_ite(p: _Pooled, path: Path) -> Path:

@@ -27,7 +27,7 @@ import pandas as pd
 from sdscm.errors import SDSCMError
 from sdscm.evaluation.metrics import ate_r2, ate_rmse, bootstrap_interval
 from sdscm.evaluation.runner import VIEW_COLUMN, ResultStore
-from sdscm.results.figures import new_figure, plain_ticks, power_of_ten, save_figure, scale_note
+from sdscm.results.figures import new_figure, plain_ticks, power_of_ten, save_figure, scale_note, shorten
 from sdscm.results.io import write_frame, write_text
 from sdscm.results.markdown import md_text
 from sdscm.results.selection import natural_key, select_names
@@ -401,7 +401,7 @@ def ate_figure(results: pd.DataFrame):
         ax.set_xlim(xlim)
         ax.set_ylim(ylim)
         plain_ticks(ax, nbins=4)
-        ax.set_title(_short(name, 30) + (f"\n({off} off scale)" if off else ""), fontsize=9)
+        ax.set_title(shorten(name, 30) + (f"\n({off} off scale)" if off else ""), fontsize=9)
         ax.tick_params(labelsize=7)
     for ax in list(axes.flat)[len(names):]:
         ax.set_visible(False)
@@ -419,10 +419,6 @@ def ate_figure(results: pd.DataFrame):
 def plot_ate(results: pd.DataFrame, path: Path) -> Path:
     """Write :func:`ate_figure` to `path`."""
     return save_figure(ate_figure(results), path)
-
-
-def _short(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def cate_r2_figure(results: pd.DataFrame):
@@ -463,7 +459,7 @@ def cate_r2_figure(results: pd.DataFrame):
     ax.xaxis.set_minor_locator(NullLocator())
     ax.axvline(0, color="grey", lw=0.8)
     ax.set_yticks(range(len(names)))
-    ax.set_yticklabels([_short(n, 40) for n in names], fontsize=8)
+    ax.set_yticklabels([shorten(n, 40) for n in names], fontsize=8)
     ax.set_ylim(len(names) - 0.5, -0.5)
     ax.set_ylabel("estimator")
     ax.set_xlabel("CATE R² per dataset (log scale below -1)")
@@ -488,7 +484,7 @@ def coverage_figure(cate: pd.DataFrame):
             cov = r[f"{kind}_interval_coverage"]
             if isinstance(cov, float) and not math.isnan(cov):
                 where = f"{r['group']}: " if several else ""
-                rows.append((f"{where}{_short(str(r['estimator']), 34)} ({kind.upper()})", r[VIEW_COLUMN], cov,
+                rows.append((f"{where}{shorten(str(r['estimator']), 34)} ({kind.upper()})", r[VIEW_COLUMN], cov,
                              r[f"{kind}_interval_width_sd"]))
     frame = pd.DataFrame(rows, columns=["label", VIEW_COLUMN, "coverage", "width"])
     labels = list(dict.fromkeys(frame["label"]))

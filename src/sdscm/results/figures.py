@@ -16,6 +16,12 @@ from sdscm.results.io import atomic_path
 DPI = 110
 
 
+def shorten(text: str, width: int) -> str:
+    """`text` cut to at most `width` characters with a trailing ellipsis, for titles and tick labels
+    that must fit their place in a figure."""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def new_figure(layout: str | None = "constrained", **kwargs: Any) -> Any:
     """A Figure on its own Agg canvas (not registered with pyplot, so it is freed with its last reference
     and needs no display). matplotlib is imported here, when a figure is drawn: it takes about half a
